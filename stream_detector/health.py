@@ -15,10 +15,8 @@ of Faust's 0.0.0.0.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
-from collections.abc import Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -30,9 +28,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9477
-#: Environment variables of the endpoint's address (shared by the worker and ``replay``).
-HOST_ENV = "STREAM_DETECTOR_METRICS_HOST"
-PORT_ENV = "STREAM_DETECTOR_METRICS_PORT"
 #: Seconds without a heartbeat after which liveness fails (only once heartbeats started).
 DEFAULT_LIVENESS_TIMEOUT_S = 60.0
 #: What `generate_latest` writes. Named explicitly: newer clients advertise version 1.0.0, which
@@ -152,17 +147,3 @@ class HealthServer:
 def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> HealthServer:
     """Start the endpoint on ``host:port`` (port 0 picks a free port) and return it."""
     return HealthServer(host, port).start()
-
-
-def address_from_env(environ: Mapping[str, str] | None = None) -> tuple[str, int]:
-    """``(host, port)`` from STREAM_DETECTOR_METRICS_HOST/_PORT; a bad port is a ValueError."""
-    env = os.environ if environ is None else environ
-    host = env.get(HOST_ENV) or DEFAULT_HOST
-    raw = env.get(PORT_ENV) or str(DEFAULT_PORT)
-    try:
-        port = int(raw)
-    except ValueError:
-        raise ValueError(f"{PORT_ENV}={raw!r} is not a port number") from None
-    if not 0 <= port <= 65535:
-        raise ValueError(f"{PORT_ENV}={raw!r} is not a port number (0-65535; 0 = any free)")
-    return host, port

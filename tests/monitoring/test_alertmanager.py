@@ -32,7 +32,7 @@ def test_secrets_come_from_files_not_env_placeholders() -> None:
     text = CONFIG.read_text()
     assert "${" not in text and "$(" not in text
     pagerduty = next(r for r in load()["receivers"] if r["name"] == "pagerduty")
-    assert pagerduty["pagerduty_configs"][0]["routing_key_file"].startswith("/etc/alertmanager/")
+    assert pagerduty["pagerduty_configs"][0]["routing_key_file"].startswith("/run/secrets/")
 
 
 def test_grouping_and_repeat_avoid_paging_storms() -> None:

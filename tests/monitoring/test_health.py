@@ -69,12 +69,3 @@ def test_stop_marks_worker_down_and_unknown_paths_404(server: health.HealthServe
     assert get(server, "/nope")[0] == 404
     server.stop()
     assert metrics.REGISTRY.get_sample_value("stream_detector_worker_up") == 0
-
-
-def test_address_from_env() -> None:
-    assert health.address_from_env({}) == ("127.0.0.1", 9477)
-    env = {"STREAM_DETECTOR_METRICS_HOST": "0.0.0.0", "STREAM_DETECTOR_METRICS_PORT": "9100"}
-    assert health.address_from_env(env) == ("0.0.0.0", 9100)
-    for bad in ("http", "70000", "-1"):
-        with pytest.raises(ValueError, match="STREAM_DETECTOR_METRICS_PORT"):
-            health.address_from_env({"STREAM_DETECTOR_METRICS_PORT": bad})
