@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     world, sources = build(SCENARIOS[args.scenario], args.seed, args.scale, window)
     if args.no_prompts:
         sources = [_without_prompts(s) for s in sources]
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     progress = _Progress(window) if sys.stderr.isatty() else None
     try:
         with open_output(args.output) as out:
@@ -87,9 +87,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"simulate: cannot write: {exc}", file=sys.stderr)
         return 2
     elapsed = time.perf_counter() - began
+    cpu = time.process_time() - cpu
     if progress is not None:
         print(file=sys.stderr)
-    _summary(args, world, written, campaigns, truth, elapsed)
+    _summary(args, world, written, campaigns, truth, elapsed, cpu)
     return 0
 
 
@@ -128,6 +129,7 @@ def _summary(
     campaigns: dict[str, list[str]],
     truth: Path,
     elapsed: float,
+    cpu: float,
 ) -> None:
     per_population: dict[str, list[int]] = {}
     for acct in world.accounts:
@@ -145,7 +147,8 @@ def _summary(
         f"{written.late:,} late), {written.bytes / 1e6:,.1f} MB uncompressed",
         f"  {len(written.seen):,} accounts: {len(written.seen) - attack:,} benign, {attack:,} "
         f"in {len(campaigns)} campaigns",
-        f"  {elapsed:.1f} s, {rate:,.0f} events/s",
+        f"  {elapsed:.1f} s, {rate:,.0f} events/s ({written.events / max(cpu, 1e-9):,.0f} per CPU "
+        "second)",
         f"  events: {args.output}",
         f"  truth:  {truth}",
         "  population       accounts     events",

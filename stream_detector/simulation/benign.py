@@ -16,6 +16,7 @@ from random import Random
 from typing import Any
 
 from stream_detector.simulation import text
+from stream_detector.simulation.text import between
 from stream_detector.simulation.traffic import (
     PROFILES,
     Window,
@@ -104,7 +105,7 @@ class Style:
             prompt=prompt,
             output_tokens=int(lognormal(rng, self.out_median, 0.9)) + 1,
             max_tokens=self.max_tokens,
-            context_tokens=(turn - 1) * rng.randint(80, 400),
+            context_tokens=(turn - 1) * between(rng, 80, 400),
             endpoint=self.endpoint,
             temperature=self.temperature,
             thinking=rng.random() < self.thinking_p,
@@ -116,7 +117,7 @@ class Style:
 def _chat_style(rng: Random, window: Window, templates: tuple[str, ...] = text.CHAT) -> Style:
     adopt = window.release_ts + lognormal(rng, 6 * HOUR, 1.0) if rng.random() < 0.1 else None
     return Style(
-        templates=tuple(rng.sample(templates, min(len(templates), rng.randint(6, 14)))),
+        templates=tuple(rng.sample(templates, min(len(templates), between(rng, 6, 14)))),
         model=rng.choices(MODELS, weights=(6, 3, 1))[0],
         max_tokens=rng.choice((1024, 1024, 2048, 4096, 8192)),
         out_median=rng.uniform(150, 500),
@@ -181,7 +182,7 @@ def eval_harness(world: World, window: Window, n: int, rng: Random) -> list[Sour
 
 
 def _harness(world: World, window: Window, r: Random, evaluates_release: bool) -> Source:
-    places = world.datacenter(r, r.randint(1, 4))
+    places = world.datacenter(r, between(r, 1, 4))
     acct = world.account(
         r,
         "eval_harness",
@@ -189,7 +190,7 @@ def _harness(world: World, window: Window, r: Random, evaluates_release: bool) -
         org_id=token(r, "org_", 12),
         payment=hex_digest(r),
         places=places,
-        user_agent=f"lm-eval/0.4.{r.randint(2, 8)} {sdk_agent(r)}",
+        user_agent=f"lm-eval/0.4.{between(r, 2, 8)} {sdk_agent(r)}",
         tz=r.choice((-6.0, 0.0, 1.0)),
     )
     suites = [
@@ -198,7 +199,7 @@ def _harness(world: World, window: Window, r: Random, evaluates_release: bool) -
             r.choice(text.BENCHMARK),
             r.choice(("math", "logic", "science")),
         )
-        for _ in range(r.randint(2, 3))
+        for _ in range(between(r, 2, 3))
     ]
     starts = sorted(window.at(r.uniform(0.0, 0.9)) for _ in range(r.choice((1, 2, 2, 3))))
     runs = [(ts, r.choices(MODELS, weights=(3, 2, 2))[0]) for ts in starts]
@@ -221,7 +222,7 @@ def _runs(
         concurrency = r.choice((4, 8, 16))
         max_tokens = r.choice((1024, 2048, 4096))
         thinking = r.random() < 0.2
-        for i in range(r.randint(250, 1200)):
+        for i in range(between(r, 250, 1200)):
             item = Random(f"{suite}:{i}")  # the same benchmark items in every run
             prompt = text.fill(item, template, text.CAPABILITIES[capability](item))
             code = 429
@@ -267,10 +268,10 @@ def _batches(r: Random, acct: Account, window: Window, template: str) -> Source:
     max_tokens = r.choice((5, 10, 16, 20))
     model = r.choice(("claude-haiku-4-5", "claude-haiku-4-5", "claude-sonnet-4-5"))
     t = window.start
-    for begin in sorted(window.at(r.uniform(0, 0.95)) for _ in range(r.randint(1, 3))):
+    for begin in sorted(window.at(r.uniform(0, 0.95)) for _ in range(between(r, 1, 3))):
         t = max(t, begin)
         rate = r.uniform(4, 15)
-        for _ in range(r.randint(1500, 6000)):
+        for _ in range(between(r, 1500, 6000)):
             if t >= window.end:
                 return
             yield call(
@@ -280,7 +281,7 @@ def _batches(r: Random, acct: Account, window: Window, template: str) -> Source:
                 model=model,
                 prompt=text.fill(r, template),
                 endpoint="batches",
-                output_tokens=r.randint(1, 4),
+                output_tokens=between(r, 1, 4),
                 max_tokens=max_tokens,
                 temperature=0.0,
                 code=status(r, 0.0),
@@ -301,7 +302,7 @@ def enterprise(world: World, window: Window, n: int, rng: Random) -> list[Source
         country = r.choice(("US", "DE", "GB", "JP", "IN"))
         asns, tz = RESIDENTIAL[country]
         asn = asns[0]
-        office = [world.v4(r, asn, country, 200 + o) for _ in range(r.randint(1, 3))]
+        office = [world.v4(r, asn, country, 200 + o) for _ in range(between(r, 1, 3))]
         if r.random() < 0.5:
             office.append(world.v6(r, asn, country, 200 + o))
         org = token(r, "org_", 12)
@@ -309,7 +310,7 @@ def enterprise(world: World, window: Window, n: int, rng: Random) -> list[Source
         onboarded = _aged(r, window, 60, 700)
         product = r.choice(("acme-assist", "helpdesk-ai", "copilot-internal", "docbot"))
         apps = [
-            (hex_digest(r, 16), r.choice(text.ENTERPRISE), f"{product}/{r.randint(1, 5)}.{a}")
+            (hex_digest(r, 16), r.choice(text.ENTERPRISE), f"{product}/{between(r, 1, 5)}.{a}")
             for a in range(3)
         ]
         omit = ("prompt",) if o % 2 == 1 else ()
@@ -330,7 +331,7 @@ def enterprise(world: World, window: Window, n: int, rng: Random) -> list[Source
                 places=office,
                 system_hash=system_hash,
                 omit=omit,
-                user_agent=f"{app_ua} anthropic-sdk-python/0.{a.randint(38, 44)}.0",
+                user_agent=f"{app_ua} anthropic-sdk-python/0.{between(a, 38, 44)}.0",
             )
             style = Style((template,), "claude-sonnet-4-5", a.choice((2048, 4096)), 300, 0.3)
             if i == 0:
@@ -381,7 +382,7 @@ def agentic_users(world: World, window: Window, n: int, rng: Random) -> list[Sou
             _aged(r, window, 2, 700),
             tz=tz,
             places=places,
-            user_agent=ua.format(m=r.randint(0, 30)),
+            user_agent=ua.format(m=between(r, 0, 30)),
             payment=hex_digest(r),
             org_id=token(r, "org_", 12) if r.random() < 0.4 else None,
         )
@@ -395,7 +396,7 @@ def agentic_users(world: World, window: Window, n: int, rng: Random) -> list[Sou
             p429=0.01,
             adopt_ts=adopt,
         )
-        sources.append(_agent_loops(r, acct, window, style, tools + r.randint(0, 20)))
+        sources.append(_agent_loops(r, acct, window, style, tools + between(r, 0, 20)))
     return sources
 
 
@@ -408,8 +409,8 @@ def _agent_loops(r: Random, acct: Account, window: Window, style: Style, tools: 
         if begin < t:
             continue  # still in the previous session
         t = begin
-        context = r.randint(3000, 12000)
-        for step in range(r.randint(15, 120)):
+        context = between(r, 3000, 12000)
+        for step in range(between(r, 15, 120)):
             if step == 0:
                 prompt = text.fill(r, r.choice(text.AGENT_TASKS))
             elif r.random() < 0.12:
@@ -425,7 +426,7 @@ def _agent_loops(r: Random, acct: Account, window: Window, style: Style, tools: 
                 event["tool_calls"] = r.choice((0, 1, 1, 1, 2, 3))
             event["input_tokens"] = context + event["input_tokens"]
             yield ts, event
-            context = context + r.randint(500, 3000) if context < 150_000 else 20_000
+            context = context + between(r, 500, 3000) if context < 150_000 else 20_000
             t += event.get("latency_ms", 2000) / 1000 + r.uniform(1, 20)
 
 
@@ -526,7 +527,7 @@ def classroom(world: World, window: Window, n: int, rng: Random) -> list[Source]
             begin = window.at(0.5)
         assignment = r.choice(text.ASSIGNMENTS)
         model = r.choice(MODELS[:2])
-        notebook = f"python-requests/2.3{r.randint(0, 2)}.{r.randint(0, 3)}"
+        notebook = f"python-requests/2.3{between(r, 0, 2)}.{between(r, 0, 3)}"
         size = n // classes + (1 if c < n % classes else 0)
         for _ in range(size):
             a = _sub(r)
@@ -548,7 +549,7 @@ def _student(
     r: Random, acct: Account, window: Window, style: Style, begin: float, world: World
 ) -> Source:
     t = begin + r.uniform(0, 900)
-    for i in range(r.randint(10, 35)):
+    for i in range(between(r, 10, 35)):
         if t >= min(window.end, begin + 100 * 60):
             break
         body = (
@@ -560,7 +561,7 @@ def _student(
         acct.places = acct.places + world.home(r, acct.places[0].country)[0]
         home = acct.places[-1]
         t = begin + r.uniform(5, 8) * HOUR
-        for _ in range(r.randint(5, 15)):
+        for _ in range(between(r, 5, 15)):
             if t >= window.end:
                 return
             ts, event = style.event(acct, r, t, 1, text.fill(r, r.choice(text.STUDENT_FOLLOWUPS)))
@@ -622,7 +623,7 @@ def app_vendor(world: World, window: Window, n: int, rng: Random) -> list[Source
     each customer with their own card, home address and content."""
     r = _sub(rng)
     name = r.choice(("NoteGenie", "Scribely", "Inkwell", "MemoMind"))
-    versions = [(f"{name}/4.{minor}.{r.randint(0, 9)}", hex_digest(r, 16)) for minor in (1, 2)]
+    versions = [(f"{name}/4.{minor}.{between(r, 0, 9)}", hex_digest(r, 16)) for minor in (1, 2)]
     sources = []
     for _ in range(n):
         a = _sub(r)

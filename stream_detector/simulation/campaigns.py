@@ -13,6 +13,7 @@ from random import Random
 
 from stream_detector.simulation import text
 from stream_detector.simulation.benign import DAY, HOUR, Event, Source, _sub
+from stream_detector.simulation.text import between
 from stream_detector.simulation.traffic import Window, call, lognormal, status
 from stream_detector.simulation.world import (
     MODELS,
@@ -29,9 +30,9 @@ class Harvest:
     """What a campaign asks and how: its templates, capabilities and request shape."""
 
     def __init__(self, r: Random, pool: tuple[str, ...], k: tuple[int, int]) -> None:
-        self.templates = r.sample(pool, min(len(pool), r.randint(*k)))
+        self.templates = r.sample(pool, min(len(pool), between(r, *k)))
         names = tuple(text.CAPABILITIES)
-        self.capabilities = r.sample(names[:4], r.randint(1, 3))
+        self.capabilities = r.sample(names[:4], between(r, 1, 3))
         if r.random() < 0.3:
             self.capabilities.append("sensitive")
         self.max_tokens = r.choice((8192, 16000, 32000))
@@ -99,7 +100,7 @@ def harvest(world: World, window: Window, n: int, rng: Random) -> list[Source]:
             "harvest",
             begin - r.uniform(1, 48) * HOUR,
             campaign=f"harvest-{i + 1}",
-            places=world.datacenter(r, r.randint(1, 3)),
+            places=world.datacenter(r, between(r, 1, 3)),
             user_agent=sdk_agent(r),
             payment=hex_digest(r),
         )
@@ -125,8 +126,8 @@ def hydra(world: World, window: Window, n: int, rng: Random) -> list[Source]:
         begin = window.at(r.uniform(0.02, 0.25))
         created = begin - r.uniform(6, 72) * HOUR
         cards = [hex_digest(r) for _ in range(max(2, size // 8))]
-        infra = [p for _ in range(r.randint(2, 3)) for p in world.datacenter(r, 4)]
-        clients = [sdk_agent(r) for _ in range(r.randint(1, 2))]
+        infra = [p for _ in range(between(r, 2, 3)) for p in world.datacenter(r, 4)]
+        clients = [sdk_agent(r) for _ in range(between(r, 1, 2))]
         members = [
             world.account(
                 r,
@@ -227,7 +228,7 @@ def pivot(world: World, window: Window, n: int, rng: Random) -> list[Source]:
                 campaign=f"pivot-{c + 1}",
                 payment=a.choice(cards),
                 places=world.datacenter(a, 2),
-                user_agent=ua.format(m=a.randint(0, 20)),
+                user_agent=ua.format(m=between(a, 0, 20)),
             )
             sources.append(_agent_farm(a, acct, window, begin, switch))
     return sources
@@ -236,9 +237,9 @@ def pivot(world: World, window: Window, n: int, rng: Random) -> list[Source]:
 def _agent_farm(r: Random, acct: Account, window: Window, begin: float, switch: float) -> Source:
     """Parallel synthetic agent loops, round the clock; faster and on the new model after
     `switch`."""
-    tools = r.randint(25, 60)
+    tools = between(r, 25, 60)
     old_model = r.choice(MODELS[::2])
-    loops = [[0, 0] for _ in range(r.randint(2, 4))]  # [step, context tokens]
+    loops = [[0, 0] for _ in range(between(r, 2, 4))]  # [step, context tokens]
     per_hour = r.uniform(80, 140)
     t = begin
     while True:
@@ -246,8 +247,8 @@ def _agent_farm(r: Random, acct: Account, window: Window, begin: float, switch: 
         if t >= window.end:
             return
         loop = r.choice(loops)
-        if loop[0] == 0 or loop[0] > r.randint(10, 40):
-            loop[0], loop[1] = 0, r.randint(4000, 9000)
+        if loop[0] == 0 or loop[0] > between(r, 10, 40):
+            loop[0], loop[1] = 0, between(r, 4000, 9000)
             prompt = text.fill(r, r.choice(text.AGENT_CAMPAIGN))
         else:
             prompt = text.tool_output(r)
@@ -264,12 +265,12 @@ def _agent_farm(r: Random, acct: Account, window: Window, begin: float, switch: 
             max_tokens=32000,
             thinking=True,
             tools=tools,
-            tool_calls=r.randint(1, 6),
+            tool_calls=between(r, 1, 6),
             turns=1 + 2 * loop[0],
             code=code,
         )
         loop[0] += 1
-        loop[1] += r.randint(1500, 6000)
+        loop[1] += between(r, 1500, 6000)
 
 
 def reseller(world: World, window: Window, n: int, rng: Random) -> list[Source]:
@@ -285,7 +286,7 @@ def reseller(world: World, window: Window, n: int, rng: Random) -> list[Source]:
         chat_templates = tuple(r.sample(text.CHAT, 12))
         for i in range(size):
             a = _sub(r)
-            places = [p for _ in range(a.randint(4, 8)) for p in world.home(a)[0]]
+            places = [p for _ in range(between(a, 4, 8)) for p in world.home(a)[0]]
             acct = world.account(
                 a,
                 "reseller",
@@ -328,12 +329,13 @@ def _resell(
 
 
 def swarm(world: World, window: Window, n: int, rng: Random) -> list[Source]:
-    """A short spike over thousands of throwaway accounts, a handful of requests each, through
-    third-party routers: reasoning traces coerced in several languages, rubric grading."""
+    """A short spike (45-90 min) over thousands of throwaway accounts, a handful of requests
+    each, through third-party routers: reasoning traces coerced in several languages, rubric
+    grading."""
     r = _sub(rng)
     begin = window.at(r.uniform(0.45, 0.7))
-    duration = r.uniform(1, 2) * HOUR
-    coerce = r.sample(text.TRACE_COERCE, r.randint(6, 9))
+    duration = r.uniform(0.75, 1.5) * HOUR
+    coerce = r.sample(text.TRACE_COERCE, between(r, 6, 9))
     grade = r.sample(text.RUBRIC_GRADER, 3)
     cards = [hex_digest(r) for _ in range(max(2, n // 15))]
     bursts = [begin - r.uniform(0.5, 12) * HOUR for _ in range(max(1, n // 250))]
@@ -363,9 +365,9 @@ def _throwaway(
     coerce: list[str],
     grade: list[str],
 ) -> Source:
-    t = begin + r.uniform(0, 0.8 * duration)
+    t = begin + r.uniform(0, 0.6 * duration)
     max_tokens = r.choice((4096, 8192, 16000))
-    for _ in range(r.randint(2, 7)):
+    for _ in range(between(r, 2, 7)):
         if t >= window.end:
             return
         question = text.CAPABILITIES[r.choice(("math", "coding", "logic", "science"))](r)

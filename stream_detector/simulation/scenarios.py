@@ -100,7 +100,7 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             "swarm",
-            "4,000 throwaway accounts, ~16,000 calls in 1-2 h, over the background",
+            "4,000 throwaway accounts, ~16,000 calls in about an hour, over the background",
             {**BACKGROUND, "swarm": 4000},
         ),
     )

@@ -106,6 +106,11 @@ def pick(rng: Random, seq: Sequence[T]) -> T:
     return seq[int(rng.random() * len(seq))]
 
 
+def between(rng: Random, lo: int, hi: int) -> int:
+    """`rng.randint` (inclusive bounds) without its overhead."""
+    return lo + int(rng.random() * (hi - lo + 1))
+
+
 def sentence(rng: Random) -> str:
     """A plausible, varied English sentence (filler for pasted notes, tickets, reviews)."""
     return (
@@ -116,13 +121,13 @@ def sentence(rng: Random) -> str:
 
 def paragraph(rng: Random, lo: int = 2, hi: int = 6) -> str:
     """A few sentences of filler text."""
-    return " ".join(sentence(rng) for _ in range(rng.randint(lo, hi)))
+    return " ".join(sentence(rng) for _ in range(between(rng, lo, hi)))
 
 
 def math_problem(rng: Random) -> str:
     """A math word problem or exercise with fresh numbers."""
-    a, b, c = rng.randint(2, 90), rng.randint(2, 60), rng.randint(2, 40)
-    r1, r2 = rng.randint(-9, 9), rng.randint(-9, 9)
+    a, b, c = between(rng, 2, 90), between(rng, 2, 60), between(rng, 2, 40)
+    r1, r2 = between(rng, -9, 9), between(rng, -9, 9)
     name, other = rng.sample(NAMES, 2)
     shapes = (
         f"A train travels {a} km at {b} km/h and then {c} km at {b + c} km/h. "
@@ -155,7 +160,7 @@ def coding_task(rng: Random) -> str:
 def logic_puzzle(rng: Random) -> str:
     """A small reasoning puzzle with fresh names."""
     a, b, c = rng.sample(NAMES, 3)
-    n = rng.randint(3, 7)
+    n = between(rng, 3, 7)
     shapes = (
         f"{a} says '{b} is a knave'. {b} says '{a} and {c} are of the same kind'. "
         f"{c} says nothing. Who is a knight and who is a knave?",
@@ -430,16 +435,16 @@ def fill(rng: Random, template: str, q: str = "") -> str:
 def code_snippet(rng: Random) -> str:
     """A few lines of plausible code with varied identifiers."""
     noun = pick(rng, NOUNS).replace(" ", "_")
-    n = rng.randint(0, 9)
+    n = between(rng, 0, 9)
     return (
         f"def load_{noun}(path):\n    rows = read(path)\n    return [r for r in rows if r[{n}]]\n"
-        f"\nresult = load_{noun}('data/{noun}_{rng.randint(1, 99)}.csv')\nprint(result[{n + 1}])"
+        f"\nresult = load_{noun}('data/{noun}_{between(rng, 1, 99)}.csv')\nprint(result[{n + 1}])"
     )
 
 
 def rubric(rng: Random) -> str:
     """A numbered grading rubric."""
-    picked = rng.sample(RUBRIC_CRITERIA, rng.randint(3, 5))
+    picked = rng.sample(RUBRIC_CRITERIA, between(rng, 3, 5))
     return "\n".join(f"{i}. {c}" for i, c in enumerate(picked, 1))
 
 
@@ -450,15 +455,15 @@ def options(rng: Random) -> str:
 
 def tool_output(rng: Random) -> str:
     """What an agent's tool returns (test runs, file reads, shell output)."""
-    failed = rng.randint(0, 3)
+    failed = between(rng, 0, 3)
     noun = pick(rng, NOUNS).replace(" ", "_")
     shapes = (
-        f"$ pytest -q\n{rng.randint(10, 300)} passed, {failed} failed\n"
+        f"$ pytest -q\n{between(rng, 10, 300)} passed, {failed} failed\n"
         f"FAILED tests/test_{noun}.py::test_{pick(rng, VERBS)} - AssertionError",
         f"<file path='src/{noun}.py'>\n{code_snippet(rng)}\n</file>",
-        f"$ git diff --stat\n src/{noun}.py | {rng.randint(2, 80)} ++++--\n 1 file changed",
+        f"$ git diff --stat\n src/{noun}.py | {between(rng, 2, 80)} ++++--\n 1 file changed",
         f"Exit code {failed}\nerror[E0308]: mismatched types in "
-        f"src/{noun}.rs:{rng.randint(5, 400)}",
+        f"src/{noun}.rs:{between(rng, 5, 400)}",
     )
     return pick(rng, shapes)
 
@@ -473,8 +478,8 @@ _FILLERS: dict[str, Callable[[Random], str]] = {
     "language": lambda r: pick(r, LANGUAGES),
     "lang": lambda r: pick(r, PROGRAMMING_LANGUAGES),
     "task": lambda r: pick(r, CODING_TASKS),
-    "k": lambda r: str(r.randint(3, 12)),
-    "n": lambda r: str(r.randint(1000, 99999)),
+    "k": lambda r: str(between(r, 3, 12)),
+    "n": lambda r: str(between(r, 1000, 99999)),
     "relation": lambda r: pick(r, RELATIONS),
     "topic": lambda r: pick(r, SCIENCE_TOPICS),
     "job": lambda r: pick(r, JOBS),

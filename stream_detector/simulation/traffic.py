@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from random import Random
 from typing import Any
 
-from stream_detector.simulation.text import pick
+from stream_detector.simulation.text import between, pick
 from stream_detector.simulation.world import Account, Place
 
 #: Relative activity by local hour: people, office workers, round-the-clock machines, students.
@@ -89,8 +89,9 @@ def status(rng: Random, p429: float = 0.002) -> int:
 
 
 def rfc3339(ts: float) -> str:
-    """Epoch seconds as an RFC 3339 string with milliseconds and `Z`."""
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """Epoch seconds as an RFC 3339 string, rounded to the millisecond, with `Z`."""
+    seconds, millis = divmod(round(ts * 1000), 1000)
+    return f"{datetime.fromtimestamp(seconds, UTC):%Y-%m-%dT%H:%M:%S}.{millis:03d}Z"
 
 
 #: Optional fields a gateway sometimes fails to fill for one event.
@@ -118,6 +119,7 @@ def call(
     user_agent: str | None = None,
 ) -> tuple[float, dict[str, Any]]:
     """One gateway event as (event time, JSON object); fields absent where the path omits them."""
+    ts = round(ts, 3)  # what the gateway writes, so the truth's first_ts matches it
     where = place or (acct.places[0] if len(acct.places) == 1 else pick(rng, acct.places))
     ok = code == 200
     out = min(output_tokens, max_tokens) if (ok and max_tokens) else (output_tokens if ok else 0)
@@ -126,11 +128,11 @@ def call(
     else:
         speed = (45.0 + 50.0 * rng.random()) * (0.4 if endpoint == "batches" else 1.0)
         latency = 250.0 + 950.0 * rng.random() + 1000.0 * out / speed
-    input_tokens = context_tokens + (len(prompt) // 4 if prompt else rng.randint(20, 400))
+    input_tokens = context_tokens + (len(prompt) // 4 if prompt else between(rng, 20, 400))
     key = acct.keys[0] if len(acct.keys) == 1 or rng.random() < 0.8 else pick(rng, acct.keys)
     event: dict[str, Any] = {
         "event_id": f"req_{rng.getrandbits(96):024x}",
-        "ts": rfc3339(ts) if acct.rfc3339 else round(ts, 3),
+        "ts": rfc3339(ts) if acct.rfc3339 else ts,
         "account_id": acct.account_id,
     }
     if acct.org_id is not None:

@@ -51,7 +51,7 @@ def open_output(path: Path) -> IO[bytes]:
     """A binary file, gzip-compressed (reproducibly: no time stamp, no name) for `.gz`."""
     raw = path.open("wb")
     if path.suffix == ".gz":
-        return gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)  # type: ignore[return-value]
+        return gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=5)  # type: ignore[return-value]
     return raw
 
 

@@ -92,6 +92,7 @@ def test_any_alert_level(report: dict[str, Any]) -> None:
     assert level["ttd_median_s"] == 400
     assert level["ttd_p90_s"] == 7000
     assert level["recall_within_1h"] == pytest.approx(2 / 3)  # a3 came 7000 s after its start
+    assert level["recall_within_1h_of_first_event"] == pytest.approx(2 / 3)
     assert level["fp_by_population"]["chat"] == {"accounts": 3, "alerted": 2, "rate": 2 / 3}
 
 
@@ -107,6 +108,17 @@ def test_high_and_critical_level(report: dict[str, Any]) -> None:
     assert level["recall_by_population"]["harvest"]["recall_within_1h"] == 0.0
     assert level["fp_by_population"]["enterprise"]["alerted"] == 1
     assert report["critical_on_benign"] == {"accounts": 1, "by_population": {"chat": 1}}
+
+
+def test_late_joiner_counts_against_the_campaign_start(tmp_path: Path) -> None:
+    rows = [account("a1", "hydra", "hydra-1", 1000), account("a2", "hydra", "hydra-1", 4500)]
+    rows.append({"campaign": "hydra-1", "population": "hydra", "start_ts": 1000, "accounts": 2})
+    truth = evaluate.load_truth(write_jsonl(tmp_path / "t.truth.jsonl", rows))
+    named = [alert("high", 1100, "a1"), alert("high", 5000, "a2")]
+    alerts = evaluate.load_alerts(write_jsonl(tmp_path / "a.jsonl", named))
+    level = evaluate.evaluate(truth, alerts)["levels"]["high"]
+    assert level["recall_within_1h"] == 0.5
+    assert level["recall_within_1h_of_first_event"] == 1.0
 
 
 def run(*argv: str) -> int:
