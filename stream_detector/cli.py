@@ -15,7 +15,6 @@ COMMANDS = (
     "stream_detector.replay",
     "stream_detector.simulate",
     "stream_detector.evaluate",
-    "stream_detector.worker",
 )
 
 

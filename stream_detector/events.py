@@ -220,8 +220,17 @@ def _required_id(obj: dict[str, Any], field: str, max_len: int) -> str:
     return value
 
 
+#: Optional fields by type, for the fast validation path in `event_from_object`.
+_STR_FIELDS = tuple(k for k, v in OPTIONAL_FIELDS.items() if v is _str)
+_COUNT_FIELDS = tuple(k for k, v in OPTIONAL_FIELDS.items() if v is _count)
+
+
 def event_from_object(obj: Any) -> Event:
-    """Validate an already-decoded JSON value against the contract; raise `Rejection`."""
+    """Validate an already-decoded JSON value against the contract; raise `Rejection`.
+
+    The common case (well-typed strings and counts) is checked inline; anything unusual falls
+    back to the per-field validator, which produces the precise reason.
+    """
     if type(obj) is not dict:
         raise Rejection(RejectReason.NOT_OBJECT, f"event must be a JSON object, not {_kind(obj)}")
     event_id = _required_id(obj, "event_id", 128)
@@ -229,21 +238,60 @@ def event_from_object(obj: Any) -> Event:
     raw_ts = obj.get("ts")
     if raw_ts is None:
         raise Rejection(RejectReason.MISSING_FIELD, "ts is required")
+    get = obj.get
+    for name in _STR_FIELDS:
+        value = get(name)
+        if value is not None and type(value) is not str:
+            _str(value, name)
+    for name in _COUNT_FIELDS:
+        value = get(name)
+        if value is not None and (type(value) is not int or value < 0):
+            _count(value, name)
     event = Event.__new__(Event)
     event.event_id = event_id
     event.account_id = account_id
-    event.ts = parse_time(raw_ts, "ts")
-    get = obj.get
-    for name, check in OPTIONAL_FIELDS.items():
-        value = get(name)
-        setattr(event, name, None if value is None else check(value, name))
+    event.ts = (
+        raw_ts if type(raw_ts) is float and 0 <= raw_ts <= MAX_EPOCH_S else parse_time(raw_ts, "ts")
+    )
+    event.org_id = get("org_id")
+    event.api_key_id = get("api_key_id")
+    created = get("account_created_ts")
+    event.account_created_ts = (
+        None if created is None else parse_time(created, "account_created_ts")
+    )
+    event.payment_fingerprint = get("payment_fingerprint")
+    event.ip = get("ip")
+    event.asn = get("asn")
+    event.country = get("country")
+    event.user_agent = get("user_agent")
+    event.model = get("model")
+    event.endpoint = get("endpoint")
+    event.input_tokens = get("input_tokens")
+    event.output_tokens = get("output_tokens")
+    event.max_tokens = get("max_tokens")
+    temperature = get("temperature")
+    event.temperature = None if temperature is None else _number(temperature, "temperature")
+    thinking = get("thinking")
+    event.thinking = None if thinking is None else _bool(thinking, "thinking")
+    event.tools = get("tools")
+    event.tool_calls = get("tool_calls")
+    turns = get("conversation_turns")
+    event.conversation_turns = None if turns is None else _turns(turns, "conversation_turns")
+    status = get("status")
+    event.status = None if status is None else _int(status, "status")
+    latency = get("latency_ms")
+    event.latency_ms = None if latency is None else _non_negative(latency, "latency_ms")
+    event.system_hash = get("system_hash")
+    event.prompt = get("prompt")
     return event
 
 
 def parse_event(raw: bytes | bytearray | memoryview | str) -> Event:
     """Decode one JSON document (a Kafka value or a JSON Lines line) into an `Event`."""
     if len(raw) > MAX_EVENT_BYTES:
-        raise Rejection(RejectReason.TOO_LARGE, f"event is {len(raw)} bytes, limit {MAX_EVENT_BYTES}")
+        raise Rejection(
+            RejectReason.TOO_LARGE, f"event is {len(raw)} bytes, limit {MAX_EVENT_BYTES}"
+        )
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

@@ -1,0 +1,220 @@
+"""The detection core: events in, alerts out, no I/O.
+
+`Detector.process` is the whole per-event path: de-duplicate, apply lateness, fold the event
+into its account's state, and — only when the account's evidence has moved (every few events
+or at an hour boundary) — score it and run the alert policy. Both drivers (`replay` and the
+Kafka worker) call exactly this, so they decide the same on the same events.
+
+Decisions depend only on each account's own event sequence and on event time, never on wall
+clock or arrival batching; hence one Detector per Kafka partition agrees with one Detector over
+a whole file, provided an account's events keep their order.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import orjson
+
+from stream_detector import features as ff
+from stream_detector.alerts import Alert, AlertPolicy, alert_id
+from stream_detector.config import DetectorConfig
+from stream_detector.dedupe import Deduplicator
+from stream_detector.events import Event
+from stream_detector.labels import Label
+from stream_detector.model import OnlineModel
+from stream_detector.scoring import HOUR, assess, explain, sigmoid
+from stream_detector.state import AccountState, AccountStore
+
+#: Expire idle accounts every this many events (amortised; expiry is O(expired)).
+EXPIRY_EVERY = 4096
+
+
+@dataclass
+class DetectorStats:
+    """Plain counters the drivers turn into metrics and summaries."""
+
+    events: int = 0
+    duplicates: int = 0
+    late: int = 0
+    scored: int = 0
+    expired: int = 0
+    labels: int = 0
+    alerts: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+
+class Detector:
+    """Per-account state, scoring and alert policy over a stream of events."""
+
+    def __init__(self, config: DetectorConfig | None = None) -> None:
+        self.config = config = config or DetectorConfig()
+        self.stats = DetectorStats()
+        self.model = OnlineModel(
+            config.seed, config.label_model_weight, config.labels_for_full_weight
+        )
+        self.policy = AlertPolicy(
+            (
+                config.threshold_low,
+                config.threshold_medium,
+                config.threshold_high,
+                config.threshold_critical,
+            ),
+            config.cooldown_s,
+        )
+        self._dedupe = Deduplicator(config.dedupe_capacity, config.dedupe_horizon_s)
+        self._store = AccountStore(config.idle_expiry_s, config.max_accounts)
+        # Model name -> event time until which it counts as newly released (0: never).
+        self._new_model_until: dict[str, float] = {}
+        self._catalog_start: float | None = None
+        self._dirty: set[str] = set()
+        self._clock = float("-inf")
+        self._since_expiry = 0
+
+    # --- the per-event path ----------------------------------------------------------------
+    def process(self, event: Event) -> list[Alert]:
+        """Fold one validated event in; return the alerts it triggers (usually none)."""
+        return self.process_features(ff.derive(event))
+
+    def process_features(self, f: ff.EventFeatures) -> list[Alert]:
+        """Same as `process`, for features derived upstream (the worker's ingest stage)."""
+        stats = self.stats
+        if self._dedupe.seen(f.event_digest, f.ts):
+            stats.duplicates += 1
+            return []
+        ts = f.ts
+        if ts > self._clock:
+            self._clock = ts
+        account_id = f.account_id
+        store = self._store
+        state = store.get(account_id)
+        if state is None:
+            state = AccountState(ts)
+            store.put(account_id, state)
+        elif ts < state.last_ts - self.config.allowed_lateness_s:
+            stats.late += 1
+            return []
+        else:
+            store.touch(account_id, state)
+        stats.events += 1
+        flags = f.flags
+        if f.model is not None and self._is_new_model(f.model, ts):
+            flags |= ff.NEW_MODEL
+        state.apply(f, flags)
+        self._dirty.add(account_id)
+        self._since_expiry += 1
+        if self._since_expiry >= EXPIRY_EVERY:
+            self._expire()
+        # Re-score when the evidence has moved: every few events, early in an account's life,
+        # and when an hour boundary passes for an account with some new activity.
+        fresh = state.n - state.scored_n
+        if (
+            fresh >= self.config.rescore_every
+            or state.n in (4, 8)
+            or (fresh >= 4 and int(ts // HOUR) != state.scored_hour)
+        ):
+            return self._score(account_id, state, ts)
+        return []
+
+    def _is_new_model(self, model: str, ts: float) -> bool:
+        """Whether `model` was released recently: first seen well after the stream began
+        (models present from the start are the existing catalogue) and within the window."""
+        until = self._new_model_until.get(model)
+        if until is None:
+            window = self.config.new_model_window_s
+            if self._catalog_start is None:
+                self._catalog_start = ts
+            released_late = ts > self._catalog_start + window / 4
+            until = ts + window if released_late else 0.0
+            self._new_model_until[model] = until
+        return ts < until
+
+    def _score(self, account_id: str, state: AccountState, now: float) -> list[Alert]:
+        self.stats.scored += 1
+        state.scored_n = state.n
+        state.scored_hour = int(now // HOUR)
+        assessment = assess(state, now)
+        extra = self.model.assess(assessment.vector, assessment.logit)
+        score = sigmoid(assessment.logit + sum(term[2] for term in extra))
+        rate = state.recent_rate(now)
+        severity = self.policy.decide(state.policy, "account", account_id, score, rate, now)
+        if severity is None:
+            return []
+        self.stats.alerts["account", severity] += 1
+        return [
+            Alert(
+                alert_id=alert_id("account", account_id, severity, self.policy.bucket(now)),
+                kind="account",
+                subject=account_id,
+                accounts=[account_id],
+                accounts_total=1,
+                severity=severity,
+                score=score,
+                reasons=explain(assessment.terms + extra),
+                event_ts=now,
+                first_seen_ts=state.first_ts,
+                events=state.n,
+            )
+        ]
+
+    def _expire(self) -> None:
+        self._since_expiry = 0
+        dropped = self._store.expire(self._clock)
+        self.stats.expired += len(dropped)
+        self._dirty.update(dropped)
+
+    # --- analyst feedback ------------------------------------------------------------------
+    def apply_label(self, label: Label) -> None:
+        """Learn from an analyst verdict; a benign one also suppresses the account's alerts."""
+        self.stats.labels += 1
+        state = self._store.get(label.account_id)
+        if state is None:
+            state = AccountState(label.ts)
+            self._store.put(label.account_id, state)
+        now = max(label.ts, state.last_ts)
+        assessment = assess(state, now)
+        if state.n:
+            self.model.learn_label(assessment.vector, label.attack)
+        if not label.attack:
+            score = sigmoid(assessment.logit)
+            self.policy.suppress(state.policy, score, state.recent_rate(now))
+        self._dirty.add(label.account_id)
+
+    # --- persistence hooks for the worker ----------------------------------------------------
+    @property
+    def accounts_tracked(self) -> int:
+        return len(self._store)
+
+    def take_dirty(self) -> set[str]:
+        """Accounts changed (or expired) since the last call; clears the set."""
+        dirty, self._dirty = self._dirty, set()
+        return dirty
+
+    def export_account(self, account_id: str) -> bytes | None:
+        """Snapshot of one account (None once it has expired: write a tombstone)."""
+        state = self._store.get(account_id)
+        return None if state is None else state.export()
+
+    def import_account(self, account_id: str, data: bytes) -> None:
+        """Restore one account from `export_account` output (changelog recovery)."""
+        state = AccountState.restore(data)
+        self._store.put(account_id, state)
+        if state.last_ts > self._clock:
+            self._clock = state.last_ts
+
+    def export_model(self) -> bytes:
+        """Checkpoint of what is shared across accounts: the online models and model catalogue."""
+        return orjson.dumps(
+            {
+                "model": self.model.export().hex(),
+                "catalog": {"start": self._catalog_start, "new_until": self._new_model_until},
+            }
+        )
+
+    def import_model(self, data: bytes) -> None:
+        """Restore a checkpoint written by `export_model`."""
+        doc = orjson.loads(data)
+        self.model.restore(bytes.fromhex(doc["model"]))
+        catalog = doc["catalog"]
+        self._catalog_start = catalog["start"]
+        self._new_model_until = {str(k): float(v) for k, v in catalog["new_until"].items()}

@@ -1,0 +1,169 @@
+"""Per-event features: everything the core needs from one API call, in a few small numbers.
+
+`derive` runs once per event at ingest. It reads the prompt and the IP and throws them away:
+what leaves is a compact record (fingerprints, flags, counts, coarse link keys) that is safe to
+ship between processes and to keep in state. The Kafka worker computes it in its ingest stage
+and sends it on; `replay` computes it inline. Both then feed the same `Detector`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import zlib
+from functools import lru_cache
+from typing import Any
+
+from stream_detector.events import Event
+from stream_detector.prompts import intent_flags, template_fingerprints
+
+# Event flags (bits 0-4 are the prompt intents of `stream_detector.prompts`).
+THINKING = 1 << 5
+AGENTIC = 1 << 6  # tool definitions in the request or tool calls in the response
+CEILING_HIT = 1 << 7  # output reached >= 90 % of the requested max_tokens
+RATE_LIMITED = 1 << 8
+TEMPERATURE_ZERO = 1 << 9
+MULTI_TURN = 1 << 10
+BATCH_ENDPOINT = 1 << 11
+HAS_PROMPT = 1 << 12
+LONG_OUTPUT = 1 << 13  # >= 1,000 output tokens
+NEW_MODEL = 1 << 14  # set by the detector: the model was first seen recently
+N_FLAGS = 15
+
+#: Output tokens at and above which an answer counts as long.
+LONG_OUTPUT_TOKENS = 1000
+
+
+def _stable_hash(text: str) -> int:
+    """64-bit digest stable across processes (Python's str hash is salted per process)."""
+    data = text.encode()
+    return zlib.crc32(data) << 32 | zlib.adler32(data)
+
+
+@lru_cache(maxsize=1 << 16)
+def network_prefix(ip: str) -> str | None:
+    """The /24 (IPv4) or /48 (IPv6) a client address belongs to: shared by an office or a
+    carrier, coarse enough not to identify a person. None if the address does not parse."""
+    try:
+        addr = ipaddress.ip_address(ip.strip())
+    except ValueError:
+        return None
+    if addr.version == 4:
+        return str(ipaddress.IPv4Network((int(addr) & 0xFFFFFF00, 24)))
+    return str(ipaddress.IPv6Network((int(addr) >> 80 << 80, 48)))
+
+
+@lru_cache(maxsize=1 << 14)
+def client_family(user_agent: str) -> str:
+    """User agent reduced to its first product token, e.g. ``anthropic-python/0.40``."""
+    token = user_agent.split(" ", 1)[0][:64]
+    name, _, version = token.partition("/")
+    return f"{name}/{'.'.join(version.split('.')[:2])}" if version else name
+
+
+class EventFeatures:
+    """What the detector keeps of one event. Field order is the wire format (`to_list`)."""
+
+    __slots__ = (
+        "account_id",
+        "asn",
+        "client",
+        "created_ts",
+        "event_digest",
+        "flags",
+        "head_fp",
+        "input_tokens",
+        "max_tokens",
+        "model",
+        "net",
+        "org",
+        "output_tokens",
+        "payment",
+        "shape",
+        "system",
+        "tail_fp",
+        "ts",
+    )
+    _FIELDS = __slots__
+
+    account_id: str
+    asn: int
+    client: str | None
+    created_ts: float | None
+    event_digest: int
+    flags: int
+    head_fp: int
+    input_tokens: int
+    max_tokens: int
+    model: str | None
+    net: str | None
+    org: str | None
+    output_tokens: int
+    payment: str | None
+    shape: int
+    system: str | None
+    tail_fp: int
+    ts: float
+
+    def to_list(self) -> list[Any]:
+        """Plain values in slot order, for JSON/orjson transport between processes."""
+        return [getattr(self, name) for name in self._FIELDS]
+
+    @classmethod
+    def from_list(cls, values: list[Any]) -> EventFeatures:
+        """Inverse of `to_list`."""
+        feats = cls.__new__(cls)
+        for name, value in zip(cls._FIELDS, values, strict=True):
+            setattr(feats, name, value)
+        return feats
+
+
+def derive(event: Event) -> EventFeatures:
+    """Compact features of one validated event; the prompt and IP do not survive this call."""
+    f = EventFeatures.__new__(EventFeatures)
+    f.account_id = event.account_id
+    f.ts = event.ts
+    f.event_digest = _stable_hash(event.event_id)
+    f.created_ts = event.account_created_ts
+    f.org = event.org_id
+    f.model = event.model
+    f.payment = event.payment_fingerprint
+    f.system = event.system_hash
+    f.asn = event.asn or 0
+    f.net = network_prefix(event.ip) if event.ip else None
+    f.client = client_family(event.user_agent) if event.user_agent else None
+    out = event.output_tokens or 0
+    ceiling = event.max_tokens or 0
+    f.output_tokens = out
+    f.input_tokens = event.input_tokens or 0
+    f.max_tokens = ceiling
+    flags = 0
+    prompt = event.prompt
+    if prompt:
+        flags = HAS_PROMPT | intent_flags(prompt)
+        f.head_fp, f.tail_fp = template_fingerprints(prompt)
+    else:
+        f.head_fp = f.tail_fp = 0
+    if event.thinking:
+        flags |= THINKING
+    if event.tools or event.tool_calls:
+        flags |= AGENTIC
+    if ceiling and out >= 0.9 * ceiling:
+        flags |= CEILING_HIT
+    if out >= LONG_OUTPUT_TOKENS:
+        flags |= LONG_OUTPUT
+    if event.status == 429:
+        flags |= RATE_LIMITED
+    if event.temperature == 0:
+        flags |= TEMPERATURE_ZERO
+    turns = event.conversation_turns
+    if turns is not None and turns >= 3:
+        flags |= MULTI_TURN
+    endpoint = event.endpoint
+    if endpoint and "batch" in endpoint:
+        flags |= BATCH_ENDPOINT
+    f.flags = flags
+    # The request's shape, as an SDK or a harvesting script sets it: a client fingerprint.
+    f.shape = zlib.crc32(
+        f"{ceiling}|{event.temperature}|{event.tools}|{bool(event.thinking)}|{endpoint}".encode()
+    )
+    return f

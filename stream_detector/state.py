@@ -1,0 +1,280 @@
+"""Per-account state over event-time windows: small, fixed-size, and free of personal data.
+
+An account costs a few hundred bytes whatever its volume: counters of event flags, a 24-slot
+ring of hourly counts (the sliding day window), bit masks of active hours, running moments of
+inter-arrival gaps, and two tiny heavy-hitter summaries of prompt-template fingerprints. No raw
+prompt, IP or event id is held. `AccountStore` bounds the number of accounts (idle expiry plus
+a hard cap) so memory stays flat on an unbounded stream.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from stream_detector.features import N_FLAGS, EventFeatures
+
+#: Indices of the set bits of every flag word (flags are < 2**N_FLAGS).
+_BIT_INDICES = tuple(
+    tuple(i for i in range(N_FLAGS) if word >> i & 1) for word in range(1 << N_FLAGS)
+)
+#: Version of the export format; bump when fields change and keep reading the old one.
+STATE_VERSION = 1
+HOUR = 3600.0
+
+
+class AccountState:
+    """Everything the detector remembers about one account."""
+
+    __slots__ = (
+        "created_ts",
+        "first_ts",
+        "flag_counts",
+        "gap_m2",
+        "gap_mean",
+        "gap_n",
+        "has_org",
+        "head_top",
+        "hod_mask",
+        "in_tokens",
+        "last_ts",
+        "n",
+        "out_tokens",
+        "policy",
+        "ring",
+        "ring_hour",
+        "scored_hour",
+        "scored_n",
+        "tail_top",
+    )
+
+    def __init__(self, ts: float) -> None:
+        self.first_ts = ts
+        self.last_ts = ts
+        self.created_ts: float | None = None
+        self.has_org = False
+        self.n = 0
+        self.in_tokens = 0
+        self.out_tokens = 0
+        self.flag_counts = array("I", bytes(4 * N_FLAGS))
+        self.ring = array("I", bytes(4 * 24))  # events per hour, slot = absolute hour % 24
+        self.ring_hour = int(ts // HOUR)
+        self.hod_mask = 0  # hours of the (UTC) day with activity, over the account's life
+        self.gap_n = 0
+        self.gap_mean = 0.0
+        self.gap_m2 = 0.0
+        # Misra-Gries (k=2) summaries of head/tail template fingerprints: [fp1, c1, fp2, c2].
+        self.head_top = [0, 0, 0, 0]
+        self.tail_top = [0, 0, 0, 0]
+        self.scored_n = 0
+        self.scored_hour = -1
+        # Alert-policy memory, owned by `stream_detector.policy` (a small list, exported too).
+        self.policy: list[Any] = []
+
+    def apply(self, f: EventFeatures, flags: int) -> None:
+        """Fold one on-time event in. `flags` may add detector-level flags to `f.flags`."""
+        ts = f.ts
+        n = self.n = self.n + 1
+        self.in_tokens += f.input_tokens
+        self.out_tokens += f.output_tokens
+        counts = self.flag_counts
+        for index in _BIT_INDICES[flags]:
+            counts[index] += 1
+        if f.created_ts is not None:
+            self.created_ts = f.created_ts
+        if f.org:
+            self.has_org = True
+        hour = int(ts // HOUR)
+        if hour > self.ring_hour:
+            self._advance(hour)
+        if self.ring_hour - hour < 24:
+            self.ring[hour % 24] += 1
+        self.hod_mask |= 1 << (hour % 24)
+        gap = ts - self.last_ts
+        if gap >= 0:
+            if n > 1:
+                # Welford on log10 gaps: machines tick evenly, people come in bursts.
+                x = math.log10(gap + 0.01)
+                gap_n = self.gap_n = self.gap_n + 1
+                delta = x - self.gap_mean
+                mean = self.gap_mean = self.gap_mean + delta / gap_n
+                self.gap_m2 += delta * (x - mean)
+            self.last_ts = ts
+        fp = f.head_fp
+        if fp:
+            top = self.head_top
+            if top[0] == fp:
+                top[1] += 1
+            else:
+                _heavy_hitter(top, fp)
+            fp = f.tail_fp
+            top = self.tail_top
+            if top[0] == fp:
+                top[1] += 1
+            else:
+                _heavy_hitter(top, fp)
+
+    def _advance(self, hour: int) -> None:
+        """Move the day window's newest slot to `hour`, zeroing the hours skipped."""
+        ring = self.ring
+        for h in range(max(self.ring_hour + 1, hour - 23), hour + 1):
+            ring[h % 24] = 0
+        self.ring_hour = hour
+
+    # --- windows -------------------------------------------------------------------------
+    def events_24h(self, now: float) -> int:
+        """Events in the sliding 24 h window ending at event time `now`."""
+        stale = int(now // HOUR) - self.ring_hour
+        if stale <= 0:
+            return sum(self.ring)
+        if stale >= 24:
+            return 0
+        ring = self.ring
+        return sum(ring[h % 24] for h in range(self.ring_hour - 23 + stale, self.ring_hour + 1))
+
+    def hourly_rate(self, now: float) -> float:
+        """Calls per hour over the day window, a young account's span counting as >= 1 h."""
+        span_h = (self.last_ts - self.first_ts) / HOUR
+        return self.events_24h(now) / min(max(span_h, 1.0), 24.0)
+
+    def recent_rate(self, now: float) -> float:
+        """Calls per hour over the last three hours (to notice a change of pace)."""
+        hour = int(now // HOUR)
+        if hour - self.ring_hour >= 3:
+            return 0.0
+        ring = self.ring
+        return sum(ring[h % 24] for h in range(hour - 2, self.ring_hour + 1)) / 3.0
+
+    def active_hours_24h(self) -> int:
+        """Hours with at least one event among the 24 ending at the newest event."""
+        return 24 - self.ring.count(0)
+
+    def gap_std(self) -> float:
+        """Standard deviation of log10 inter-arrival gaps (low = machine-regular)."""
+        return math.sqrt(self.gap_m2 / (self.gap_n - 1)) if self.gap_n > 1 else 0.0
+
+    # --- persistence ---------------------------------------------------------------------
+    def export(self) -> bytes:
+        """A versioned, compact snapshot (JSON array) for changelogs and checkpoints."""
+        return orjson.dumps(
+            [
+                STATE_VERSION,
+                self.first_ts,
+                self.last_ts,
+                self.created_ts,
+                self.has_org,
+                self.n,
+                self.in_tokens,
+                self.out_tokens,
+                self.flag_counts.tolist(),
+                self.ring.tolist(),
+                self.ring_hour,
+                self.hod_mask,
+                self.gap_n,
+                self.gap_mean,
+                self.gap_m2,
+                self.head_top,
+                self.tail_top,
+                self.scored_n,
+                self.scored_hour,
+                self.policy,
+            ]
+        )
+
+    @classmethod
+    def restore(cls, data: bytes) -> AccountState:
+        """Inverse of `export`; raises ValueError on an unknown version."""
+        values = orjson.loads(data)
+        if not isinstance(values, list) or not values or values[0] != STATE_VERSION:
+            raise ValueError(f"unknown account state format: {str(values)[:40]}")
+        state = cls.__new__(cls)
+        (
+            _,
+            state.first_ts,
+            state.last_ts,
+            state.created_ts,
+            state.has_org,
+            state.n,
+            state.in_tokens,
+            state.out_tokens,
+            flag_counts,
+            ring,
+            state.ring_hour,
+            state.hod_mask,
+            state.gap_n,
+            state.gap_mean,
+            state.gap_m2,
+            state.head_top,
+            state.tail_top,
+            state.scored_n,
+            state.scored_hour,
+            state.policy,
+        ) = values
+        state.flag_counts = array("I", flag_counts)
+        state.ring = array("I", ring)
+        return state
+
+
+def _heavy_hitter(top: list[int], fp: int) -> None:
+    """One Misra-Gries step with two counters: keeps any fingerprint above 1/3 of the stream."""
+    if top[0] == fp:
+        top[1] += 1
+    elif top[2] == fp:
+        top[3] += 1
+    elif top[1] == 0:
+        top[0], top[1] = fp, 1
+    elif top[3] == 0:
+        top[2], top[3] = fp, 1
+    else:
+        top[1] -= 1
+        top[3] -= 1
+
+
+class AccountStore:
+    """Accounts by id, bounded: idle ones expire and the longest-idle go first past the cap.
+
+    Python dicts keep insertion order; an account is moved to the end when it is touched, so
+    the front of the dict is always the longest-idle account and expiry is O(expired).
+    """
+
+    __slots__ = ("_accounts", "idle_expiry_s", "max_accounts")
+
+    def __init__(self, idle_expiry_s: float, max_accounts: int) -> None:
+        self._accounts: dict[str, AccountState] = {}
+        self.idle_expiry_s = idle_expiry_s
+        self.max_accounts = max_accounts
+
+    def get(self, account_id: str) -> AccountState | None:
+        return self._accounts.get(account_id)
+
+    def touch(self, account_id: str, state: AccountState) -> None:
+        """Mark `account_id` most recently active (re-inserts it at the back)."""
+        accounts = self._accounts
+        accounts.pop(account_id, None)
+        accounts[account_id] = state
+
+    def put(self, account_id: str, state: AccountState) -> None:
+        self._accounts[account_id] = state
+
+    def expire(self, now: float) -> list[str]:
+        """Drop accounts idle since before `now - idle_expiry_s`, and any beyond the cap."""
+        accounts = self._accounts
+        dropped: list[str] = []
+        horizon = now - self.idle_expiry_s
+        for account_id, state in accounts.items():
+            if state.last_ts >= horizon and len(accounts) - len(dropped) <= self.max_accounts:
+                break
+            dropped.append(account_id)
+        for account_id in dropped:
+            del accounts[account_id]
+        return dropped
+
+    def __len__(self) -> int:
+        return len(self._accounts)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._accounts)

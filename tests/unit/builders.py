@@ -1,0 +1,75 @@
+"""Small builders of contract events for unit tests (not a simulator: exact, explicit values)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+DAY = 86400.0
+
+
+def event(i: int, account: str, ts: float, **fields: Any) -> dict[str, Any]:
+    """One valid event; `fields` override or add contract fields."""
+    doc: dict[str, Any] = {
+        "event_id": f"{account}-{i}",
+        "ts": ts,
+        "account_id": account,
+        "model": "model-a",
+        "endpoint": "messages",
+        "input_tokens": 200,
+        "output_tokens": 300,
+        "max_tokens": 1024,
+        "temperature": 0.7,
+        "status": 200,
+    }
+    doc.update(fields)
+    return doc
+
+
+def harvester(account: str, start: float, hours: float, per_hour: int) -> Iterator[dict[str, Any]]:
+    """A fresh account harvesting written-out reasoning from one template, around the clock."""
+    step = 3600.0 / per_hour
+    for i in range(int(hours * per_hour)):
+        ts = start + i * step
+        yield event(
+            i,
+            account,
+            ts,
+            account_created_ts=start - 3600,
+            output_tokens=1900,
+            max_tokens=2000,
+            temperature=1.0,
+            prompt=(
+                f"Solve problem #{i}: a tank holds {i % 97} litres and drains at {i % 13} "
+                "litres per minute. Explain your reasoning step by step before the final answer."
+            ),
+        )
+
+
+def person(account: str, start: float, days: int) -> Iterator[dict[str, Any]]:
+    """An aged account chatting during working hours with diverse prompts."""
+    topics = ("a birthday poem", "my tax question", "a cover letter", "a recipe", "a trip plan")
+    i = 0
+    for day in range(days):
+        for hour in (9, 11, 14, 16):
+            for k in range(3):
+                ts = start + day * DAY + hour * 3600 + k * 240 + (i * 37) % 200
+                topic = topics[(i * 7 + day) % len(topics)]
+                yield event(
+                    i,
+                    account,
+                    ts,
+                    account_created_ts=start - 400 * DAY,
+                    conversation_turns=1 + i % 5,
+                    prompt=f"hey, could you help me with {topic}? ({i} {day}) thanks",
+                )
+                i += 1
+
+
+def lines(events: list[dict[str, Any]]) -> bytes:
+    """JSON Lines of events, in time order."""
+    ordered = sorted(events, key=lambda e: e["ts"])
+    return b"".join(orjson.dumps(e) + b"\n" for e in ordered)
