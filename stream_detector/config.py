@@ -11,6 +11,7 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from itertools import pairwise
 
 ENV_PREFIX = "STREAM_DETECTOR_"
 
@@ -67,9 +68,7 @@ class DetectorConfig:
             self.threshold_high,
             self.threshold_critical,
         )
-        if not (
-            0 < levels[0] and levels[-1] <= 1 and all(a < b for a, b in zip(levels, levels[1:]))
-        ):
+        if not (levels[0] > 0 and levels[-1] <= 1 and all(a < b for a, b in pairwise(levels))):
             raise ConfigError("thresholds must rise: 0 < low < medium < high < critical <= 1")
 
     @classmethod

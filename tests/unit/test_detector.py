@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import orjson
@@ -83,7 +84,7 @@ def test_cooldown_suppresses_repeats_then_realerts() -> None:
     alerts = run(Detector(config), list(harvester("h1", T0, hours=20, per_hour=120)))
     critical = [a for a in alerts if a.severity == "critical"]
     assert 2 <= len(critical) <= 4  # ~20 h / 6 h cool-down, never per event
-    gaps = [b.event_ts - a.event_ts for a, b in zip(critical, critical[1:], strict=False)]
+    gaps = [b.event_ts - a.event_ts for a, b in pairwise(critical)]
     assert all(gap >= 6 * 3600 for gap in gaps)
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stream_detector.events import MAX_EVENT_BYTES, RejectReason, Rejection, parse_event
+from stream_detector.events import MAX_EVENT_BYTES, Rejection, RejectReason, parse_event
 
 from .builders import T0, event
 
