@@ -64,10 +64,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Generate, write events and truth, print a summary on stderr."""
     try:
-        start = datetime.fromisoformat(args.start).timestamp()
+        parsed = datetime.fromisoformat(args.start)
     except ValueError:
-        print(f"simulate: --start is not an RFC 3339 time: {args.start!r}", file=sys.stderr)
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        print(
+            f"simulate: --start is not an RFC 3339 time with an offset: {args.start!r}",
+            file=sys.stderr,
+        )
         return 2
+    start = parsed.timestamp()
     if args.hours <= 0 or args.scale <= 0:
         print("simulate: --hours and --scale must be positive", file=sys.stderr)
         return 2

@@ -342,7 +342,7 @@ def enterprise(world: World, window: Window, n: int, rng: Random) -> list[Source
                 acct,
                 window.start,
                 window.end,
-                daily=a.uniform(8, 40),
+                daily=a.uniform(3, 15),
                 profile="work",
                 msgs=3,
                 gap=120,
@@ -652,4 +652,30 @@ def app_vendor(world: World, window: Window, n: int, rng: Random) -> list[Source
             gap=90,
         )
         sources.append(_talk(a, acct, style, times))
+    return sources
+
+
+def content_platform(world: World, window: Window, n: int, rng: Random) -> list[Source]:
+    """A long-form writing SaaS on one verified org account: round the clock, high volume,
+    templated prompts with diverse fills, long outputs often at the ceiling (a look-alike of a
+    harvester that elicits no reasoning and concentrates on writing, not on capabilities)."""
+    sources = []
+    for _ in range(n):
+        r = _sub(rng)
+        acct = world.account(
+            r,
+            "content_platform",
+            _aged(r, window, 200, 1000),
+            org_id=token(r, "org_", 12),
+            payment=hex_digest(r),
+            places=world.datacenter(r, between(r, 2, 6)),
+            user_agent=sdk_agent(r),
+            system_hash=hex_digest(r, 16),
+        )
+        style = Style(
+            tuple(r.sample(text.CONTENT, 5)), r.choice(MODELS[:2]), r.choice((4096, 8192)),
+            r.uniform(1500, 3000), temperature=r.choice((0.8, 1.0)), thinking_p=0.0, p429=0.01,
+        )  # fmt: skip
+        times = arrivals(r, window.start, window.end, r.uniform(100, 250), "global", 0.0)
+        sources.append(_talk(r, acct, style, ((t, 1) for t in times)))
     return sources

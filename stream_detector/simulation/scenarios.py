@@ -39,6 +39,9 @@ POPULATIONS: dict[str, Population] = {
         Population("classroom", benign.classroom, False, 8, "a class on one assignment"),
         Population("sdk_crowd", benign.sdk_crowd, False, 10, "users of one SDK release"),
         Population("app_vendor", benign.app_vendor, False, 10, "customers of one app"),
+        Population(
+            "content_platform", benign.content_platform, False, 1, "long-form writing SaaS, 24/7"
+        ),
         Population("harvest", campaigns.harvest, True, 1, "per-account reasoning harvesters"),
         Population("hydra", campaigns.hydra, True, 8, "load-balanced clusters, shared cards"),
         Population("multipath", campaigns.multipath, True, 6, "accounts over many access paths"),
@@ -51,6 +54,7 @@ POPULATIONS: dict[str, Population] = {
 BENIGN = {
     "chat": 1100, "eval_harness": 6, "batch_jobs": 3, "enterprise": 120, "agentic_users": 160,
     "cgnat": 150, "new_users": 120, "classroom": 35, "sdk_crowd": 450, "app_vendor": 260,
+    "content_platform": 3,
 }  # fmt: skip
 CAMPAIGNS = {"harvest": 5, "hydra": 80, "multipath": 24, "pivot": 6, "reseller": 36, "swarm": 400}
 #: The benign background of the single-campaign scenarios: every look-alike, fewer of each.

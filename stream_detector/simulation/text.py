@@ -312,6 +312,16 @@ APP_VENDOR = (
     "Fix grammar and spelling. Return only the corrected text.\n\n{text}",
 )  # fmt: skip
 
+#: A long-form content platform's generation requests (its end users pick the topics).
+CONTENT = (
+    "Write a {k}00-word SEO blog post about {noun}s for small businesses. Use H2 headings.",
+    "Write a step-by-step guide for beginners on how to plan a {noun}. Be thorough.",
+    "Generate a detailed product description and FAQ for a {noun} organizer. Audience: {job}s.",
+    "Write chapter {k} of a mystery novel set in {city}. Main character: {name}.",
+    "Create a complete {k}-week lesson plan explaining why {topic}, with exercises.",
+    "Rédige un article de blog détaillé sur le thème : {noun}. Environ {k}00 mots.",
+    "Escribe una guía completa paso a paso sobre cómo organizar un {noun}.",
+)  # fmt: skip
 #: Shapes of ordinary chat messages (fills: name, noun, pair, lang, text, code...).
 CHAT = (
     "hey can you help me write an email to {name} about the {noun}? keep it short",
