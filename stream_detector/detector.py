@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 import orjson
 
 from stream_detector import features as ff
-from stream_detector.alerts import Alert, AlertPolicy, alert_id
+from stream_detector.alerts import SEVERITIES, Alert, AlertPolicy, alert_id
+from stream_detector.campaigns import Campaign, CampaignLinker, link_keys
 from stream_detector.config import DetectorConfig
 from stream_detector.dedupe import Deduplicator
 from stream_detector.events import Event
 from stream_detector.labels import Label
 from stream_detector.model import OnlineModel
-from stream_detector.scoring import HOUR, assess, explain, sigmoid
+from stream_detector.scoring import HOUR, Term, assess, explain, logit, sigmoid
 from stream_detector.state import AccountState, AccountStore
 
 #: Expire idle accounts every this many events (amortised; expiry is O(expired)).
@@ -70,6 +71,9 @@ class Detector:
         self._dirty: set[str] = set()
         self._clock = float("-inf")
         self._since_expiry = 0
+        self.linker = CampaignLinker(self._store.get, logit(config.threshold_low))
+        #: Member alerts never page on their own: the cluster alert does.
+        self._member_cap = config.threshold_critical - 1e-6
 
     # --- the per-event path ----------------------------------------------------------------
     def process(self, event: Event) -> list[Alert]:
@@ -113,7 +117,9 @@ class Detector:
             or state.n in (4, 8)
             or (fresh >= 4 and int(ts // HOUR) != state.scored_hour)
         ):
-            return self._score(account_id, state, ts)
+            return self._score(account_id, state, f)
+        if state.n == 1:
+            return self._link(account_id, state, f)
         return []
 
     def _is_new_model(self, model: str, ts: float) -> bool:
@@ -129,39 +135,113 @@ class Detector:
             self._new_model_until[model] = until
         return ts < until
 
-    def _score(self, account_id: str, state: AccountState, now: float) -> list[Alert]:
+    def _score(self, account_id: str, state: AccountState, f: ff.EventFeatures) -> list[Alert]:
+        """Re-assess one account (rules, models, its campaign) and run the alert policy."""
+        now = f.ts
         self.stats.scored += 1
         state.scored_n = state.n
         state.scored_hour = int(now // HOUR)
+        alerts = self._link(account_id, state, f)
         assessment = assess(state, now)
         extra = self.model.assess(assessment.vector, assessment.logit)
-        score = sigmoid(assessment.logit + sum(term[2] for term in extra))
+        score = sigmoid(assessment.logit + sum(t[2] for t in extra))
+        terms = assessment.terms + extra
+        campaign = self._campaign_of(account_id)
+        if campaign is not None:
+            member_score = min(sigmoid(campaign.logit), self._member_cap)
+            if member_score > score:
+                score = member_score
+                terms = self._member_terms(campaign)
+        alert = self._account_alert(account_id, state, score, terms, now)
+        if alert is not None:
+            alerts.append(alert)
+        return alerts
+
+    def _account_alert(
+        self, account_id: str, state: AccountState, score: float, terms: list[Term], now: float
+    ) -> Alert | None:
         rate = state.recent_rate(now)
         severity = self.policy.decide(state.policy, "account", account_id, score, rate, now)
         if severity is None:
-            return []
+            return None
         self.stats.alerts["account", severity] += 1
-        return [
-            Alert(
-                alert_id=alert_id("account", account_id, severity, self.policy.bucket(now)),
-                kind="account",
-                subject=account_id,
-                accounts=[account_id],
-                accounts_total=1,
-                severity=severity,
-                score=score,
-                reasons=explain(assessment.terms + extra),
-                event_ts=now,
-                first_seen_ts=state.first_ts,
-                events=state.n,
+        return Alert(
+            alert_id=alert_id("account", account_id, severity, self.policy.bucket(now)),
+            kind="account",
+            subject=account_id,
+            accounts=[account_id],
+            accounts_total=1,
+            severity=severity,
+            score=score,
+            reasons=explain(terms),
+            event_ts=now,
+            first_seen_ts=state.first_ts,
+            events=state.n,
+        )
+
+    # --- campaigns ---------------------------------------------------------------------------
+    def _link(self, account_id: str, state: AccountState, f: ff.EventFeatures) -> list[Alert]:
+        """Register the account's link keys; alert on campaigns whose evidence rose."""
+        alerts: list[Alert] = []
+        for campaign in self.linker.observe(account_id, link_keys(f, state), f.ts):
+            alerts.extend(self._campaign_alerts(campaign, f.ts))
+        return alerts
+
+    def _campaign_of(self, account_id: str) -> Campaign | None:
+        campaign_id = self.linker.campaign_of.get(account_id)
+        return None if campaign_id is None else self.linker.campaigns.get(campaign_id)
+
+    def _member_terms(self, campaign: Campaign) -> list[Term]:
+        size = float(len(campaign.members))
+        return [("campaign_member", size, 10.0), *campaign.terms]
+
+    def _campaign_alerts(self, campaign: Campaign, now: float) -> list[Alert]:
+        """The cluster alert, and the members' own alerts once the campaign is high."""
+        score = sigmoid(campaign.logit)
+        members = list(campaign.members)
+        volume = float(len(members))
+        alerts: list[Alert] = []
+        severity = self.policy.decide(
+            campaign.policy, "cluster", campaign.campaign_id, score, volume, now
+        )
+        if severity is not None:
+            self.stats.alerts["cluster", severity] += 1
+            states = [s for s in map(self._store.get, members) if s is not None]
+            cap = self.config.max_alert_accounts
+            alerts.append(
+                Alert(
+                    alert_id=alert_id(
+                        "cluster", campaign.campaign_id, severity, self.policy.bucket(now)
+                    ),
+                    kind="cluster",
+                    subject=campaign.campaign_id,
+                    accounts=members[:cap],
+                    accounts_total=len(members),
+                    severity=severity,
+                    score=score,
+                    reasons=explain(campaign.terms),
+                    event_ts=now,
+                    first_seen_ts=min((s.first_ts for s in states), default=now),
+                    events=sum(s.n for s in states),
+                )
             )
-        ]
+        if self.policy.level(score) >= SEVERITIES.index("high") + 1:
+            member_score = min(score, self._member_cap)
+            terms = self._member_terms(campaign)
+            for member in members:
+                state = self._store.get(member)
+                if state is not None:
+                    alert = self._account_alert(member, state, member_score, terms, now)
+                    if alert is not None:
+                        alerts.append(alert)
+        return alerts
 
     def _expire(self) -> None:
         self._since_expiry = 0
         dropped = self._store.expire(self._clock)
         self.stats.expired += len(dropped)
         self._dirty.update(dropped)
+        self.linker.expire(dropped)
 
     # --- analyst feedback ------------------------------------------------------------------
     def apply_label(self, label: Label) -> None:

@@ -51,6 +51,23 @@ DETAILS: dict[str, str] = {
     "new_model_pivot": "{value:.0%} of calls on a newly released model",
     "anomaly": "unlike the recent population of accounts (score {value:.2f})",
     "analyst_feedback": "resembles accounts analysts labelled as attacks (p={value:.2f})",
+    "campaign_member": "member of a linked campaign of {value:.0f} accounts (see cluster alert)",
+    "shared_key_kinds": "accounts linked through {value:.0f} kinds of shared keys",
+    "group_size": "{value:.0f} accounts share the key",
+    "shared_pay": "{value:.0f} accounts pay with one payment fingerprint",
+    "shared_net": "{value:.0f} accounts come from one network prefix",
+    "shared_cli": "{value:.0f} accounts use one client fingerprint",
+    "shared_sys": "{value:.0f} accounts send one system prompt",
+    "shared_tpl": "{value:.0f} accounts fill one prompt template",
+    "group_volume": "{value:.0f} calls per hour across the group",
+    "group_reasoning_elicitation": "{value:.0%} of the group's calls ask for written-out reasoning",
+    "group_output_tokens": "{value:.0f} output tokens per call across the group",
+    "group_capability_concentration": "{value:.0%} of the group's calls exercise one capability",
+    "group_fresh_accounts": "{value:.0%} of the accounts are less than 14 days old",
+    "group_verified_org": "{value:.0%} of the accounts belong to a verified organization",
+    "group_round_the_clock": "the group is active at {value:.0%} of the hours of the day",
+    "load_balanced": "calls spread evenly over accounts (spread {value:.2f})",
+    "group_rate_limited": "{value:.0%} of the group's calls were rate limited",
 }
 
 #: Order of the vector the online models see (all values roughly in [0, 1]).
@@ -196,6 +213,11 @@ def explain(terms: list[Term], limit: int = 8) -> list[dict[str, object]]:
         {"signal": signal, "value": round(value, 4), "detail": DETAILS[signal].format(value=value)}
         for signal, value, _ in positive
     ]
+
+
+def logit(p: float) -> float:
+    """Inverse of `sigmoid`, for thresholds given as scores."""
+    return math.log(p / (1.0 - p)) if p < 1.0 else 50.0
 
 
 def sigmoid(z: float) -> float:

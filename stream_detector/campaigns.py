@@ -1,0 +1,340 @@
+"""Campaign linking: accounts that share keys *and* harvest together are one campaign.
+
+Hydra clusters keep every account under per-account thresholds, so the evidence only adds up
+across the group. Accounts are linked through keys they share — payment fingerprint, network
+prefix, client fingerprint (library/version plus request shape), system-prompt hash and
+prompt-template skeletons — and each key's group of accounts is scored as a whole with the
+same kind of scorecard as one account: aggregate volume, reasoning elicitation, long answers,
+capability concentration, fresh accounts, round-the-clock and load-balanced timing. Sharing a
+key is not evidence by itself (an office shares an IP and a card, a carrier's CGNAT a prefix,
+an SDK release a client fingerprint); the group must also behave like a harvesting operation.
+
+Cost: nothing per event. An account registers its keys when it first appears and whenever it
+is re-scored; a key's group is re-evaluated when it grows (geometrically) or after a number of
+member updates, over a bounded sample of members. Memory: single-account keys wait in a bounded
+FIFO until a second account shares them; groups and campaigns cap their member lists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from stream_detector import features as ff
+from stream_detector import prompts as pp
+from stream_detector.scoring import DAY, HOUR, Term
+from stream_detector.state import AccountState
+
+#: Log-odds of a group of linked accounts before behavioural evidence.
+GROUP_PRIOR = -8.0
+#: How much sharing each kind of key says on its own (a shared card says most).
+KEY_WEIGHT = {"pay": 1.5, "tpl": 0.5, "sys": 0.25, "net": 0.0, "cli": -0.5}
+#: Members of one key group remembered (the count goes on beyond it).
+MAX_GROUP_MEMBERS = 5000
+#: Members sampled when a group is evaluated.
+SAMPLE_MEMBERS = 256
+#: Keys seen with one account only, remembered until a second account shares them.
+MAX_PENDING_KEYS = 500_000
+#: Re-evaluate a group after this many member updates even if it did not grow.
+REEVALUATE_EVERY = 64
+#: Groups smaller than this are not evaluated.
+MIN_MEMBERS = 3
+
+_I_ELICIT = 0
+_I_THINKING = ff.THINKING.bit_length() - 1
+_I_AGENTIC = ff.AGENTIC.bit_length() - 1
+_I_PROMPT = ff.HAS_PROMPT.bit_length() - 1
+_I_RATE_LIMITED = ff.RATE_LIMITED.bit_length() - 1
+_I_MULTI_TURN = ff.MULTI_TURN.bit_length() - 1
+_CAPABILITIES = (
+    pp.CODING.bit_length() - 1,
+    pp.FORMAL_REASONING.bit_length() - 1,
+    pp.REWRITING.bit_length() - 1,
+    pp.GRADING.bit_length() - 1,
+)
+
+
+def link_keys(f: ff.EventFeatures, state: AccountState) -> list[str]:
+    """The keys an account is currently seen with (no raw personal data: all derived)."""
+    keys: list[str] = []
+    if f.payment:
+        keys.append("pay:" + f.payment)
+    if f.net:
+        keys.append("net:" + f.net)
+    if f.client:
+        keys.append(f"cli:{f.client}:{f.shape:x}")
+    if f.system:
+        keys.append("sys:" + f.system)
+    # A template links accounts only where it dominates the account's single-turn prompts: the
+    # boilerplate of multi-turn agent loops (tool results) is shared by every agent user.
+    prompts = state.flag_counts[_I_PROMPT]
+    if prompts and state.flag_counts[_I_MULTI_TURN] * 2 <= state.n:
+        if state.head_top[1] * 2 >= prompts:
+            keys.append(f"tpl:h{state.head_top[0]:x}")
+        if state.tail_top[1] * 2 >= prompts and state.tail_top[0] != state.head_top[0]:
+            keys.append(f"tpl:t{state.tail_top[0]:x}")
+    return keys
+
+
+def harvest_like(state: AccountState, now: float) -> bool:
+    """Whether an account's own traffic looks like harvesting (if weakly): reasoning asked
+    for or one capability dominating, substantial answers, a young or unknown account and no
+    verified organization. Only such accounts are drawn into a campaign through a shared key."""
+    n = state.n
+    if not n or state.has_org or state.out_tokens < 250 * n:
+        return False
+    if state.created_ts is not None and now - state.created_ts > 30 * DAY:
+        return False
+    c = state.flag_counts
+    if max(c[_I_ELICIT], c[_I_THINKING]) * 10 >= 3 * n or c[_I_AGENTIC] * 10 >= 7 * n:
+        return True
+    prompts = c[_I_PROMPT]
+    return bool(prompts) and max(c[i] for i in _CAPABILITIES) * 10 >= 7 * prompts
+
+
+@dataclass(slots=True)
+class KeyGroup:
+    """Accounts sharing one link key."""
+
+    key: str
+    members: dict[str, None] = field(default_factory=dict)  # an ordered set, capped
+    total: int = 0
+    updates: int = 0
+    next_size: int = MIN_MEMBERS
+    logit: float = GROUP_PRIOR
+    terms: list[Term] = field(default_factory=list)
+    campaign: str | None = None
+
+
+@dataclass(slots=True)
+class Campaign:
+    """Accounts linked through suspicious key groups: one operation."""
+
+    campaign_id: str
+    first_ts: float
+    members: dict[str, None] = field(default_factory=dict)
+    keys: dict[str, None] = field(default_factory=dict)
+    logit: float = GROUP_PRIOR
+    terms: list[Term] = field(default_factory=list)
+    policy: list[Any] = field(default_factory=list)
+    alerted_level: int = 0
+
+
+def campaign_id_for(key: str) -> str:
+    """Stable id of a campaign, from the first key that revealed it (not reversible)."""
+    return "campaign-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+class CampaignLinker:
+    """Key groups, their evaluation, and the campaigns they form."""
+
+    def __init__(self, lookup: Callable[[str], AccountState | None], suspicious_logit: float):
+        self._lookup = lookup
+        self.suspicious_logit = suspicious_logit
+        self._pending: dict[str, str] = {}
+        self._groups: dict[str, KeyGroup] = {}
+        self._account_keys: dict[str, tuple[str, ...]] = {}
+        self.campaign_of: dict[str, str] = {}
+        self.campaigns: dict[str, Campaign] = {}
+
+    @property
+    def groups_tracked(self) -> int:
+        return len(self._groups)
+
+    def observe(self, account_id: str, keys: list[str], now: float) -> list[Campaign]:
+        """Register an account's current keys; return campaigns whose evidence changed."""
+        known = self._account_keys.get(account_id, ())
+        changed: list[Campaign] = []
+        for key in keys:
+            group = self._groups.get(key)
+            if group is None:
+                first = self._pending.get(key)
+                if first is None or first == account_id:
+                    self._remember_pending(key, account_id)
+                    continue
+                del self._pending[key]
+                group = self._groups[key] = KeyGroup(key)
+                self._join(group, first)
+            if key not in known:
+                self._join(group, account_id)
+            group.updates += 1
+            if group.total >= group.next_size or (
+                group.total >= MIN_MEMBERS and group.updates % REEVALUATE_EVERY == 0
+            ):
+                campaign = self._evaluate(group, now)
+                if campaign is not None and campaign not in changed:
+                    changed.append(campaign)
+        if tuple(keys) != known:
+            self._account_keys[account_id] = tuple(dict.fromkeys((*known, *keys)))[-12:]
+        return changed
+
+    def _remember_pending(self, key: str, account_id: str) -> None:
+        pending = self._pending
+        pending[key] = account_id
+        if len(pending) > MAX_PENDING_KEYS:
+            del pending[next(iter(pending))]
+
+    @staticmethod
+    def _join(group: KeyGroup, account_id: str) -> None:
+        if account_id in group.members:
+            return
+        group.total += 1
+        if len(group.members) < MAX_GROUP_MEMBERS:
+            group.members[account_id] = None
+
+    def _evaluate(self, group: KeyGroup, now: float) -> Campaign | None:
+        while group.next_size <= group.total:
+            group.next_size = max(group.next_size + 1, int(group.next_size * 1.5))
+        sample = list(group.members)[-SAMPLE_MEMBERS:]
+        states = [s for s in map(self._lookup, sample) if s is not None and harvest_like(s, now)]
+        if len(states) < MIN_MEMBERS:
+            return None
+        total = max(len(states), round(group.total * len(states) / len(sample)))
+        group.logit, group.terms = assess_group(group.key, total, states, now)
+        if group.logit < self.suspicious_logit:
+            return None
+        return self._attach(group, now)
+
+    def _attach(self, group: KeyGroup, now: float) -> Campaign:
+        """Put a suspicious group into a campaign, merging campaigns it bridges."""
+        found = dict.fromkeys(
+            c for m in group.members if (c := self.campaign_of.get(m)) is not None
+        )
+        if group.campaign is not None:
+            found = {group.campaign: None, **found}
+        ids = [c for c in found if c in self.campaigns]
+        if ids:
+            campaign = min((self.campaigns[c] for c in ids), key=lambda c: c.first_ts)
+            for other_id in ids:
+                if other_id != campaign.campaign_id:
+                    self._merge(campaign, self.campaigns.pop(other_id))
+        else:
+            campaign = Campaign(campaign_id_for(group.key), now)
+            self.campaigns[campaign.campaign_id] = campaign
+        group.campaign = campaign.campaign_id
+        campaign.keys[group.key] = None
+        for member in group.members:
+            state = self._lookup(member)
+            if state is not None and harvest_like(state, now):
+                campaign.members[member] = None
+                self.campaign_of[member] = campaign.campaign_id
+        self._rescore(campaign)
+        return campaign
+
+    def _merge(self, into: Campaign, other: Campaign) -> None:
+        into.members.update(other.members)
+        into.keys.update(other.keys)
+        into.alerted_level = max(into.alerted_level, other.alerted_level)
+        for member in other.members:
+            self.campaign_of[member] = into.campaign_id
+        for key in other.keys:
+            if (group := self._groups.get(key)) is not None:
+                group.campaign = into.campaign_id
+
+    def _rescore(self, campaign: Campaign) -> None:
+        """A campaign is as suspicious as its strongest group, more so when kinds agree."""
+        groups = [g for k in campaign.keys if (g := self._groups.get(k)) is not None]
+        best = max(groups, key=lambda g: g.logit)
+        kinds = {g.key.split(":", 1)[0] for g in groups}
+        bonus = min(0.75 * (len(kinds) - 1), 1.5)
+        campaign.terms = list(best.terms)
+        if bonus:
+            kinds_text = float(len(kinds))
+            campaign.terms.append(("shared_key_kinds", kinds_text, bonus))
+        campaign.logit = best.logit + bonus
+
+    def members_of(self, campaign: Campaign) -> Iterable[str]:
+        return campaign.members.keys()
+
+    def expire(self, dropped: Iterable[str]) -> None:
+        """Forget expired accounts' key registrations (groups keep counts, not states)."""
+        for account_id in dropped:
+            self._account_keys.pop(account_id, None)
+
+
+def assess_group(
+    key: str, total: int, states: list[AccountState], now: float
+) -> tuple[float, list[Term]]:
+    """Score a group of accounts sharing `key` as one actor: (log-odds, terms)."""
+    m = len(states)
+    n = sum(s.n for s in states) or 1
+    counts = [0] * 15
+    prompts = 0
+    out = 0
+    fresh = org = 0
+    rate = 0.0
+    hod = 0
+    rates: list[float] = []
+    first = min(s.first_ts for s in states)
+    last = max(s.last_ts for s in states)
+    for s in states:
+        c = s.flag_counts
+        counts[_I_ELICIT] += max(c[_I_ELICIT], c[_I_THINKING])
+        counts[_I_AGENTIC] += c[_I_AGENTIC]
+        counts[_I_RATE_LIMITED] += c[_I_RATE_LIMITED]
+        for i in _CAPABILITIES:
+            counts[i] += c[i]
+        prompts += c[_I_PROMPT]
+        out += s.out_tokens
+        if s.created_ts is not None and now - s.created_ts < 14 * DAY:
+            fresh += 1
+        org += s.has_org
+        r = s.hourly_rate(now)
+        rate += r
+        rates.append(s.n)
+        hod |= s.hod_mask
+    kind = key.split(":", 1)[0]
+    terms: list[Term] = []
+    add = terms.append
+    scale = total / m  # members beyond the sample add volume at the sample's average
+    add(("group_size", float(total), _clamp(0.8 * math.log2(total / 2.0), 0.0, 2.0)))
+    add((f"shared_{kind}", float(total), KEY_WEIGHT[kind]))
+    add(
+        (
+            "group_volume",
+            rate * scale,
+            _clamp(0.8 * math.log2(max(rate * scale, 0.1) / 100.0), -1.5, 2.5),
+        )
+    )
+    elicit = counts[_I_ELICIT] / n
+    add(("group_reasoning_elicitation", elicit, 3.0 * elicit))
+    out_mean = out / n
+    out_weight = -2.5 if out_mean < 80 else _clamp(0.6 * math.log2(out_mean / 400.0), -1.0, 1.2)
+    add(("group_output_tokens", out_mean, out_weight))
+    concentration = max(
+        counts[_I_AGENTIC] / n, *(counts[i] / (prompts or 1) for i in _CAPABILITIES)
+    )
+    add(
+        (
+            "group_capability_concentration",
+            concentration,
+            _clamp(3.0 * (concentration - 0.5), 0.0, 1.5),
+        )
+    )
+    fresh_share = fresh / m
+    add(("group_fresh_accounts", fresh_share, _clamp(3.0 * (fresh_share - 0.3), -1.0, 1.5)))
+    org_share = org / m
+    if org_share:
+        add(("group_verified_org", org_share, -3.0 * org_share))
+    span_h = (last - first) / HOUR
+    coverage = hod.bit_count() / 24.0
+    if span_h >= 20 and coverage >= 0.85:
+        add(("group_round_the_clock", coverage, 1.0))
+    if m >= 5:
+        mean = sum(rates) / m
+        cv = math.sqrt(sum((x - mean) ** 2 for x in rates) / m) / mean if mean else 1.0
+        add(("load_balanced", cv, _clamp(1.0 - 2.0 * cv, 0.0, 0.8)))
+    limited = counts[_I_RATE_LIMITED] / n
+    if limited:
+        add(("group_rate_limited", limited, min(4.0 * limited, 1.0)))
+    logit = GROUP_PRIOR
+    for term in terms:
+        logit += term[2]
+    return logit, terms
+
+
+def _clamp(x: float, lo: float, hi: float) -> float:
+    return lo if x < lo else hi if x > hi else x
