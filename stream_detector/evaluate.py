@@ -240,7 +240,7 @@ def render(report: dict[str, Any]) -> str:
         ("time-to-detect median", "ttd_median_s", _duration),
         ("time-to-detect p90", "ttd_p90_s", _duration),
         ("recall within 1 h of start", "recall_within_1h", _num),
-        ("... of the account's 1st event", "recall_within_1h_of_first_event", _num),
+        ("recall within 1 h of own start", "recall_within_1h_of_first_event", _num),
     )
     for label, key, fmt in rows:
         lines.append(f"{label:<30}{fmt(any_[key]):>12}{fmt(high[key]):>15}")
