@@ -32,6 +32,8 @@ from stream_detector.state import AccountState
 GROUP_PRIOR = -8.0
 #: How much sharing each kind of key says on its own (a shared card says most).
 KEY_WEIGHT = {"pay": 1.5, "tpl": 0.5, "sys": 0.25, "net": 0.0, "cli": -0.5}
+#: Kinds of keys that tie accounts to one operator (an office or a carrier shares the others).
+STRONG_KINDS = frozenset(("pay", "tpl"))
 #: Members of one key group remembered (the count goes on beyond it).
 MAX_GROUP_MEMBERS = 5000
 #: Members sampled when a group is evaluated.
@@ -131,9 +133,18 @@ def campaign_id_for(key: str) -> str:
 class CampaignLinker:
     """Key groups, their evaluation, and the campaigns they form."""
 
-    def __init__(self, lookup: Callable[[str], AccountState | None], suspicious_logit: float):
+    def __init__(
+        self,
+        lookup: Callable[[str], AccountState | None],
+        suspicious_logit: float,
+        candidate_logit: float,
+    ) -> None:
         self._lookup = lookup
+        #: A key group this suspicious on its own may start and merge campaigns.
         self.suspicious_logit = suspicious_logit
+        #: A key group at least this suspicious joins (or starts) a candidate campaign, which
+        #: is then judged as a whole: weak groups can add up (resellers spread over cards).
+        self.candidate_logit = candidate_logit
         self._pending: dict[str, str] = {}
         self._groups: dict[str, KeyGroup] = {}
         self._account_keys: dict[str, tuple[str, ...]] = {}
@@ -193,13 +204,22 @@ class CampaignLinker:
         if len(states) < MIN_MEMBERS:
             return None
         total = max(len(states), round(group.total * len(states) / len(sample)))
-        group.logit, group.terms = assess_group(group.key, total, states, now)
-        if group.logit < self.suspicious_logit:
+        group.logit, group.terms = assess_group(group.key.split(":", 1)[0], total, states, now)
+        if group.logit < self.candidate_logit:
             return None
         return self._attach(group, now)
 
-    def _attach(self, group: KeyGroup, now: float) -> Campaign:
-        """Put a suspicious group into a campaign, merging campaigns it bridges."""
+    def _attach(self, group: KeyGroup, now: float) -> Campaign | None:
+        """Put a candidate group into a campaign.
+
+        A *strong* group (a shared card or template, or a group suspicious on its own) may
+        start a campaign, merge the campaigns it bridges, and bring in all its harvest-like
+        members. A weak one (a shared network prefix or client, merely a candidate) only
+        extends an existing campaign, and only with accounts tied to it by another key too:
+        a CGNAT neighbour of a campaign account is not drawn in.
+        """
+        kind = group.key.split(":", 1)[0]
+        strong = kind in STRONG_KINDS or group.logit >= self.suspicious_logit
         found = dict.fromkeys(
             c for m in group.members if (c := self.campaign_of.get(m)) is not None
         )
@@ -208,20 +228,29 @@ class CampaignLinker:
         ids = [c for c in found if c in self.campaigns]
         if ids:
             campaign = min((self.campaigns[c] for c in ids), key=lambda c: c.first_ts)
-            for other_id in ids:
-                if other_id != campaign.campaign_id:
-                    self._merge(campaign, self.campaigns.pop(other_id))
-        else:
+            if strong:
+                for other_id in ids:
+                    if other_id != campaign.campaign_id:
+                        self._merge(campaign, self.campaigns.pop(other_id))
+        elif strong:
             campaign = Campaign(campaign_id_for(group.key), now)
             self.campaigns[campaign.campaign_id] = campaign
+        else:
+            return None
         group.campaign = campaign.campaign_id
         campaign.keys[group.key] = None
         for member in group.members:
+            if member in campaign.members:
+                continue
             state = self._lookup(member)
-            if state is not None and harvest_like(state, now):
+            if state is None or not harvest_like(state, now):
+                continue
+            if strong or any(
+                k in campaign.keys and k != group.key for k in self._account_keys.get(member, ())
+            ):
                 campaign.members[member] = None
                 self.campaign_of[member] = campaign.campaign_id
-        self._rescore(campaign)
+        self._rescore(campaign, now)
         return campaign
 
     def _merge(self, into: Campaign, other: Campaign) -> None:
@@ -234,17 +263,20 @@ class CampaignLinker:
             if (group := self._groups.get(key)) is not None:
                 group.campaign = into.campaign_id
 
-    def _rescore(self, campaign: Campaign) -> None:
-        """A campaign is as suspicious as its strongest group, more so when kinds agree."""
-        groups = [g for k in campaign.keys if (g := self._groups.get(k)) is not None]
-        best = max(groups, key=lambda g: g.logit)
-        kinds = {g.key.split(":", 1)[0] for g in groups}
+    def _rescore(self, campaign: Campaign, now: float) -> None:
+        """Score the campaign as one actor: all its harvest-like members over all its keys,
+        more suspicious the more kinds of keys tie them together."""
+        members = list(campaign.members)
+        states = [s for s in map(self._lookup, members[-SAMPLE_MEMBERS:]) if s is not None]
+        kinds = {key.split(":", 1)[0] for key in campaign.keys}
+        strongest = max(kinds, key=KEY_WEIGHT.__getitem__)
+        if len(states) < MIN_MEMBERS:
+            return
+        campaign.logit, campaign.terms = assess_group(strongest, len(members), states, now)
         bonus = min(0.75 * (len(kinds) - 1), 1.5)
-        campaign.terms = list(best.terms)
         if bonus:
-            kinds_text = float(len(kinds))
-            campaign.terms.append(("shared_key_kinds", kinds_text, bonus))
-        campaign.logit = best.logit + bonus
+            campaign.terms.append(("shared_key_kinds", float(len(kinds)), bonus))
+            campaign.logit += bonus
 
     def members_of(self, campaign: Campaign) -> Iterable[str]:
         return campaign.members.keys()
@@ -256,9 +288,9 @@ class CampaignLinker:
 
 
 def assess_group(
-    key: str, total: int, states: list[AccountState], now: float
+    kind: str, total: int, states: list[AccountState], now: float
 ) -> tuple[float, list[Term]]:
-    """Score a group of accounts sharing `key` as one actor: (log-odds, terms)."""
+    """Score `total` accounts (`states` a sample) linked by a key of `kind` as one actor."""
     m = len(states)
     n = sum(s.n for s in states) or 1
     counts = [0] * 15
@@ -286,7 +318,6 @@ def assess_group(
         rate += r
         rates.append(s.n)
         hod |= s.hod_mask
-    kind = key.split(":", 1)[0]
     terms: list[Term] = []
     add = terms.append
     scale = total / m  # members beyond the sample add volume at the sample's average

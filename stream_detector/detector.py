@@ -28,6 +28,9 @@ from stream_detector.model import OnlineModel
 from stream_detector.scoring import HOUR, Term, assess, explain, logit, sigmoid
 from stream_detector.state import AccountState, AccountStore
 
+#: How far (log-odds) below the `low` threshold a key group may be and still join a candidate
+#: campaign, to be judged with the groups it is linked to.
+CANDIDATE_MARGIN = 3.5
 #: Expire idle accounts every this many events (amortised; expiry is O(expired)).
 EXPIRY_EVERY = 4096
 
@@ -71,7 +74,8 @@ class Detector:
         self._dirty: set[str] = set()
         self._clock = float("-inf")
         self._since_expiry = 0
-        self.linker = CampaignLinker(self._store.get, logit(config.threshold_low))
+        low = logit(config.threshold_low)
+        self.linker = CampaignLinker(self._store.get, low, low - CANDIDATE_MARGIN)
         #: Member alerts never page on their own: the cluster alert does.
         self._member_cap = config.threshold_critical - 1e-6
 
