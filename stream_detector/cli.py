@@ -15,6 +15,7 @@ COMMANDS = (
     "stream_detector.replay",
     "stream_detector.simulate",
     "stream_detector.evaluate",
+    "stream_detector.worker",
 )
 
 
