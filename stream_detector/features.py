@@ -60,6 +60,18 @@ def client_family(user_agent: str) -> str:
     return f"{name}/{'.'.join(version.split('.')[:2])}" if version else name
 
 
+@lru_cache(maxsize=1 << 12)
+def request_shape(
+    max_tokens: int,
+    temperature: float | None,
+    tools: int | None,
+    thinking: bool | None,
+    endpoint: str | None,
+) -> int:
+    """A stable fingerprint of how a client fills in a request (cached: few shapes recur)."""
+    return zlib.crc32(f"{max_tokens}|{temperature}|{tools}|{bool(thinking)}|{endpoint}".encode())
+
+
 class EventFeatures:
     """What the detector keeps of one event. Field order is the wire format (`to_list`)."""
 
@@ -163,7 +175,5 @@ def derive(event: Event) -> EventFeatures:
         flags |= BATCH_ENDPOINT
     f.flags = flags
     # The request's shape, as an SDK or a harvesting script sets it: a client fingerprint.
-    f.shape = zlib.crc32(
-        f"{ceiling}|{event.temperature}|{event.tools}|{bool(event.thinking)}|{endpoint}".encode()
-    )
+    f.shape = request_shape(ceiling, event.temperature, event.tools, event.thinking, endpoint)
     return f

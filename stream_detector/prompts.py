@@ -126,6 +126,11 @@ def _phrase_keys() -> dict[bytes, tuple[str, ...]]:
 
 
 _PHRASE_KEYS = _phrase_keys()
+#: Every intent word with the flags it signals (one set intersection finds them all).
+_WORD_FLAGS: dict[bytes, int] = {}
+for _flag, _vocabulary in _WORDS.items():
+    for _word in _vocabulary:
+        _WORD_FLAGS[_word] = _WORD_FLAGS.get(_word, 0) | _flag
 
 
 def _skeleton(text: str) -> int:
@@ -149,16 +154,19 @@ def intent_flags(prompt: str) -> int:
         window = prompt.lower()
     words = set(window.encode("utf-8", "replace").translate(_SPLIT).split())
     flags = 0
-    for flag, vocabulary in _WORDS.items():
-        if not words.isdisjoint(vocabulary):
-            flags |= flag
+    for word in words.intersection(_WORD_FLAGS):
+        flags |= _WORD_FLAGS[word]
     if not flags & ELICITS_REASONING:
         for word in words.intersection(_PHRASE_KEYS):
-            if any(phrase in window for phrase in _PHRASE_KEYS[word]):
-                flags |= ELICITS_REASONING
-                break
+            for phrase in _PHRASE_KEYS[word]:
+                if phrase in window:
+                    flags |= ELICITS_REASONING
+                    break
     if not window.isascii():
         for flag, stems in _NON_ASCII.items():
-            if not flags & flag and any(stem in window for stem in stems):
-                flags |= flag
+            if not flags & flag:
+                for stem in stems:
+                    if stem in window:
+                        flags |= flag
+                        break
     return flags
