@@ -5,6 +5,7 @@ Alertmanager and Grafana configs they mount, and accepted by promtool/amtool as 
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import urllib.error
 import urllib.request
@@ -226,3 +227,12 @@ def test_env_names_are_the_worker_settings_and_valid() -> None:
         assert set(env) <= known, set(env) - known
         config = worker_config.WorkerConfig.from_env(env)
         assert (config.metrics_host, config.metrics_port) == ("0.0.0.0", 9477)
+
+
+def test_install_script_is_executable_and_valid_bash() -> None:
+    script = DEPLOY / "monitoring" / "install.sh"
+    assert os.access(script, os.X_OK)
+    run("bash", "-n", script)
+    text = script.read_text()
+    assert "--no-install-recommends" in text and "policy-rc.d" in text
+    assert "prometheus-alertmanager" in text
