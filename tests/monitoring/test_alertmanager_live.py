@@ -62,8 +62,9 @@ def test_critical_pages_and_warning_goes_to_chat(routing: tuple[Alertmanager, Re
         "the page", lambda: mentions(receiver.on("/v2/enqueue"), "StreamDetectorDLQRateSpike"), 20
     )[0]
     assert page["routing_key"] == "e2e-routing-key" and page["event_action"] == "trigger"
-    for name in ("StreamDetectorHighRejectRate", "StreamDetectorLateEvents"):
-        wait_for(f"{name} in chat", lambda n=name: mentions(receiver.on("/slack"), n), 20)
+    chat = ("StreamDetectorHighRejectRate", "StreamDetectorLateEvents")
+    wait_for("chat", lambda: all(mentions(receiver.on("/slack"), name) for name in chat), 20)
+    for name in chat:
         assert not mentions(receiver.on("/v2/enqueue"), name), f"{name} must not page"
     assert not mentions(receiver.on("/slack"), "StreamDetectorDLQRateSpike")
 
