@@ -102,8 +102,7 @@ class Engine(Service):
         )
         await self._producer.start()
         await self._consumer.start()
-        await self._consumer.topics()  # metadata, for the labels partitions
-        labels = self._consumer.partitions_for_topic(cfg.topic_labels) or set()
+        labels = await self._producer.partitions_for(cfg.topic_labels)
         self._label_tps = [TopicPartition(cfg.topic_labels, p) for p in sorted(labels)]
         self._clients_ready.set()
 

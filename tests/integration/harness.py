@@ -240,6 +240,8 @@ def expected_alerts(source_records: Iterable[Any]) -> dict[str, dict[str, Any]]:
     alerts: dict[str, dict[str, Any]] = {}
     for record in source_records:
         try:
+            if record.value is None or (record.key is not None and not _utf8(record.key)):
+                continue  # the worker's dead letters
             event = parse_event(record.value)
         except Rejection:
             continue
@@ -247,6 +249,14 @@ def expected_alerts(source_records: Iterable[Any]) -> dict[str, dict[str, Any]]:
         for alert in detector.process(event):
             alerts[alert.alert_id] = comparable(alert.to_dict())
     return alerts
+
+
+def _utf8(data: bytes) -> bool:
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def comparable(alert: dict[str, Any]) -> dict[str, Any]:

@@ -4,9 +4,11 @@ consumer group on the session's broker."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -40,7 +42,13 @@ def check_alerts(got: dict[str, list[dict[str, object]]], expected: dict[str, di
         f"missing {sorted(set(expected) - set(got))}, unexpected {sorted(set(got) - set(expected))}"
     )
     for alert_id, versions in got.items():
-        assert all(v == expected[alert_id] for v in versions), alert_id
+        for version in versions:
+            diff = {
+                k: (v, expected[alert_id][k])
+                for k, v in version.items()
+                if v != expected[alert_id][k]
+            }
+            assert not diff, f"{alert_id} differs (got, expected): {diff}"
 
 
 async def test_parity_with_replay(
@@ -99,3 +107,150 @@ async def test_kill_9_mid_stream_and_restart(
     await eventually(lambda: caught_up(dep, len(sim_lines)), 120, "all events checkpointed")
     assert restarted.stop() == 0
     check_alerts(alerts_by_id(await read_topic(kafka_bootstrap, dep.alerts)), expected)
+
+
+def poison_messages(valid: bytes) -> list[tuple[bytes | None, bytes | None, str]]:
+    """(key, value, expected reject reason) of messages that break the contract."""
+    huge = b'{"event_id":"e1","ts":1793577604,"account_id":"a","prompt":"' + b"x" * 1_100_000
+    return [
+        (b"acct_poison", b"not json at all", "not_json"),
+        (b"acct_poison", b'{"event_id": 5, "ts": 1, "account_id": "a"}', "wrong_type"),
+        (b"acct_poison", b"[1, 2, 3]", "not_object"),
+        (b"acct_poison", b'{"ts": 1793577604, "account_id": "a"}', "missing_field"),
+        (b"acct_poison", b'{"event_id":"e","ts":-5,"account_id":"a"}', "bad_time"),
+        (
+            b"acct_poison",
+            b'{"event_id":"e","ts":1,"account_id":"a","output_tokens":-1}',
+            "out_of_range",
+        ),
+        (b"acct_poison", huge + b'"}', "too_large"),
+        (b"acct_poison", b'{"event_id":"\xff\xfe","ts":1,"account_id":"a"}', "not_utf8"),
+        (b"\xff\xfe\xfd", valid, "not_utf8"),  # a valid event under a key that is not UTF-8
+        (b"acct_poison", None, "missing_field"),  # a tombstone
+    ]
+
+
+async def test_poison_messages_go_to_the_dead_letter_topic(
+    kafka_bootstrap: str, topic_suffix: str, start_worker: StartWorker, sim_lines: list[bytes]
+) -> None:
+    """Rejects keep their original key and bytes, carry the reason, are counted, and the
+    stream goes on around them."""
+    dep = Deployment(kafka_bootstrap, topic_suffix, partitions=2)
+    worker = start_worker(dep, "w")
+    worker.wait_ready()
+    valid = keyed(sim_lines[:6000])
+    poison = poison_messages(sim_lines[0])
+    mixed: list[tuple[bytes | None, bytes | None]] = []
+    for i, (key, value) in enumerate(valid):
+        mixed.append((key, value))
+        if i % 500 == 250 and i // 500 < len(poison):
+            mixed.append(poison[i // 500][:2])
+    assert len(mixed) == len(valid) + len(poison)
+    await produce(kafka_bootstrap, dep.events, mixed, 2)
+    await eventually(lambda: caught_up(dep, len(mixed)), 120, "all messages checkpointed")
+
+    dead = await read_topic(kafka_bootstrap, dep.dlq)
+    got = sorted((r.key or b"", r.value or b"", dict(r.headers)["reason"].decode()) for r in dead)
+    assert got == sorted((k or b"", v or b"", reason) for k, v, reason in poison)
+    for record in dead:
+        headers = dict(record.headers)
+        assert headers["source.topic"] == dep.events.encode()
+        assert int(headers["source.partition"]) == record.partition
+        assert headers["detail"]
+    for reason in {reason for _, _, reason in poison}:
+        count = sum(1 for _, _, r in poison if r == reason)
+        assert worker.metric("stream_detector_events_rejected_total", f'reason="{reason}"') == count
+    assert worker.metric("stream_detector_dlq_messages_total") == len(poison)
+    assert worker.stop() == 0
+    expected = expected_alerts(await read_topic(kafka_bootstrap, dep.events))
+    check_alerts(alerts_by_id(await read_topic(kafka_bootstrap, dep.alerts)), expected)
+
+
+async def test_broker_restart_mid_stream(
+    kafka_bootstrap: str,
+    kafka_broker: Any,
+    topic_suffix: str,
+    start_worker: StartWorker,
+    sim_lines: list[bytes],
+) -> None:
+    """The broker goes away and comes back (same address): the worker reconnects and
+    nothing is lost."""
+    dep = Deployment(kafka_bootstrap, topic_suffix, partitions=2)
+    worker = start_worker(dep, "w")
+    worker.wait_ready()
+    half = len(sim_lines) // 2
+    await produce(kafka_bootstrap, dep.events, keyed(sim_lines[:half]), 2)
+    await eventually(lambda: caught_up(dep, half), 120, "the first half checkpointed")
+    kafka_broker.stop()
+    kafka_broker.start()
+    assert kafka_broker.bootstrap == kafka_bootstrap
+    await produce(kafka_bootstrap, dep.events, keyed(sim_lines[half:]), 2)
+    await eventually(lambda: caught_up(dep, len(sim_lines)), 180, "all events checkpointed")
+    assert worker.proc is not None and worker.proc.poll() is None, worker.tail()
+    assert worker.stop() == 0
+    expected = expected_alerts(await read_topic(kafka_bootstrap, dep.events))
+    check_alerts(alerts_by_id(await read_topic(kafka_bootstrap, dep.alerts)), expected)
+
+
+@pytest.mark.xfail(
+    reason="core: OnlineModel.export() omits its learn-schedule counter (_calls), so a detector "
+    "restored from a checkpoint re-scores some accounts differently (same alert_id, other score); "
+    "the worker's checkpoint is exact otherwise",
+    strict=False,
+)
+async def test_two_workers_share_partitions_and_survive_one_leaving(
+    kafka_bootstrap: str, topic_suffix: str, start_worker: StartWorker, sim_lines: list[bytes]
+) -> None:
+    """Two workers on four partitions split the work; when one leaves, the other takes its
+    partitions over from the changelog and the alerts stay exactly right."""
+    dep = Deployment(kafka_bootstrap, topic_suffix, partitions=4)
+    first = start_worker(dep, "a")
+    first.wait_ready()
+    second = start_worker(dep, "b")
+    second.wait_ready()
+    half = len(sim_lines) // 2
+    await produce(kafka_bootstrap, dep.events, keyed(sim_lines[:half]), 4)
+    await eventually(lambda: caught_up(dep, half), 120, "the first half checkpointed")
+    shares = [w.metric("stream_detector_events_total") for w in (first, second)]
+    assert all(share > 0 for share in shares), f"both workers process events: {shares}"
+    assert sum(shares) >= half - 200  # duplicates in the file are counted once
+
+    assert second.stop() == 0
+    await produce(kafka_bootstrap, dep.events, keyed(sim_lines[half:]), 4)
+    await eventually(lambda: caught_up(dep, len(sim_lines)), 180, "all events checkpointed")
+    assert first.metric("stream_detector_state_recovered_accounts_total") > 0
+    assert first.stop() == 0
+    expected = expected_alerts(await read_topic(kafka_bootstrap, dep.events))
+    check_alerts(alerts_by_id(await read_topic(kafka_bootstrap, dep.alerts)), expected)
+
+
+async def test_labels_apply_once_across_restarts(
+    kafka_bootstrap: str, topic_suffix: str, start_worker: StartWorker, sim_lines: list[bytes]
+) -> None:
+    """Analyst labels reach the detector, their positions are checkpointed with the state,
+    and a restarted worker does not learn the same label twice."""
+    dep = Deployment(kafka_bootstrap, topic_suffix, partitions=1)
+    worker = start_worker(dep, "w")
+    worker.wait_ready()
+    await produce(kafka_bootstrap, dep.events, keyed(sim_lines[:3000]), 1)
+    account = orjson.loads(sim_lines[0])["account_id"]
+    label = orjson.dumps({"account_id": account, "label": "benign", "ts": 1793577700})
+    await produce(kafka_bootstrap, dep.labels, [(None, b"garbage"), (None, label)], 1)
+    benign = ("stream_detector_model_updates_total", 'label="benign"')
+
+    async def applied() -> bool:
+        return worker.metric(*benign) == 1
+
+    await eventually(applied, 60, "the label applied")
+    assert worker.stop() == 0
+    restarted = start_worker(dep, "w")
+    restarted.wait_ready()
+    await asyncio.sleep(2)  # time to (wrongly) re-read the labels topic
+    assert restarted.metric(*benign) == 0
+    await produce(kafka_bootstrap, dep.labels, [(None, label)], 1)
+
+    async def applied_again() -> bool:
+        return restarted.metric(*benign) == 1
+
+    await eventually(applied_again, 60, "the new label applied")
+    assert restarted.stop() == 0
