@@ -151,6 +151,24 @@ class CampaignLinker:
         self.campaign_of: dict[str, str] = {}
         self.campaigns: dict[str, Campaign] = {}
 
+    def export_state(self) -> dict[str, Any]:
+        """Everything but the account lookup, for the shared-state checkpoint."""
+        return {
+            "pending": self._pending,
+            "groups": self._groups,
+            "account_keys": self._account_keys,
+            "campaign_of": self.campaign_of,
+            "campaigns": self.campaigns,
+        }
+
+    def import_state(self, state: dict[str, Any]) -> None:
+        """Restore `export_state` output."""
+        self._pending = state["pending"]
+        self._groups = state["groups"]
+        self._account_keys = state["account_keys"]
+        self.campaign_of = state["campaign_of"]
+        self.campaigns = state["campaigns"]
+
     @property
     def groups_tracked(self) -> int:
         return len(self._groups)

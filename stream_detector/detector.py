@@ -12,10 +12,9 @@ a whole file, provided an account's events keep their order.
 
 from __future__ import annotations
 
+import pickle
 from collections import Counter
 from dataclasses import dataclass, field
-
-import orjson
 
 from stream_detector import features as ff
 from stream_detector.alerts import SEVERITIES, Alert, AlertPolicy, alert_id
@@ -31,6 +30,8 @@ from stream_detector.state import AccountState, AccountStore
 #: How far (log-odds) below the `low` threshold a key group may be and still join a candidate
 #: campaign, to be judged with the groups it is linked to.
 CANDIDATE_MARGIN = 3.5
+#: Version of the shared-state checkpoint (`export_model`).
+SHARED_STATE_VERSION = 2
 #: Expire idle accounts every this many events (amortised; expiry is O(expired)).
 EXPIRY_EVERY = 4096
 
@@ -287,18 +288,23 @@ class Detector:
             self._clock = state.last_ts
 
     def export_model(self) -> bytes:
-        """Checkpoint of what is shared across accounts: the online models and model catalogue."""
-        return orjson.dumps(
+        """Checkpoint of what is shared across accounts: the online models, the model
+        catalogue and the campaign linker (pickle, versioned; load only your own)."""
+        return pickle.dumps(
             {
-                "model": self.model.export().hex(),
-                "catalog": {"start": self._catalog_start, "new_until": self._new_model_until},
-            }
+                "version": SHARED_STATE_VERSION,
+                "model": self.model.export(),
+                "catalog": (self._catalog_start, self._new_model_until),
+                "linker": self.linker.export_state(),
+            },
+            protocol=pickle.HIGHEST_PROTOCOL,
         )
 
     def import_model(self, data: bytes) -> None:
         """Restore a checkpoint written by `export_model`."""
-        doc = orjson.loads(data)
-        self.model.restore(bytes.fromhex(doc["model"]))
-        catalog = doc["catalog"]
-        self._catalog_start = catalog["start"]
-        self._new_model_until = {str(k): float(v) for k, v in catalog["new_until"].items()}
+        doc = pickle.loads(data)
+        if not isinstance(doc, dict) or doc.get("version") != SHARED_STATE_VERSION:
+            raise ValueError("unknown shared-state checkpoint format")
+        self.model.restore(doc["model"])
+        self._catalog_start, self._new_model_until = doc["catalog"]
+        self.linker.import_state(doc["linker"])

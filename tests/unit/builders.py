@@ -73,3 +73,40 @@ def lines(events: list[dict[str, Any]]) -> bytes:
     """JSON Lines of events, in time order."""
     ordered = sorted(events, key=lambda e: e["ts"])
     return b"".join(orjson.dumps(e) + b"\n" for e in ordered)
+
+
+def hydra(name: str, accounts: int, start: float, hours: float) -> Iterator[dict[str, Any]]:
+    """Fresh accounts sharing two cards and a datacenter prefix, taking turns: each account
+    stays at a few calls an hour, the group harvests reasoning around the clock."""
+    i = 0
+    per_account_gap = 3600.0 / 6
+    for tick in range(int(hours * 3600 / per_account_gap)):
+        for k in range(accounts):
+            ts = start + tick * per_account_gap + k * per_account_gap / accounts
+            account = f"{name}-{k}"
+            yield event(
+                i,
+                account,
+                ts,
+                account_created_ts=start - 7200,
+                payment_fingerprint=f"{name}-card-{k % 2}",
+                ip=f"198.51.100.{10 + k}",
+                user_agent="python-httpx/0.27.0",
+                output_tokens=3000,
+                max_tokens=4096,
+                thinking=True,
+                prompt=f"Q{i}: integrate x^{i % 9} e^x dx. Explain your reasoning step by step.",
+            )
+            i += 1
+
+
+def office(name: str, accounts: int, start: float, days: int) -> Iterator[dict[str, Any]]:
+    """Staff of a verified organization behind one IP and one card, chatting in office hours."""
+    for k in range(accounts):
+        for doc in person(f"{name}-{k}", start + k * 60, days):
+            yield dict(
+                doc,
+                org_id=f"org-{name}",
+                payment_fingerprint=f"{name}-card",
+                ip="203.0.113.9",
+            )

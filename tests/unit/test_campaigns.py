@@ -1,0 +1,63 @@
+"""Campaign linking: hydra clusters are found as one campaign; shared offices are not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from stream_detector.alerts import Alert
+from stream_detector.detector import Detector
+from stream_detector.events import parse_event
+
+from .builders import T0, hydra, office, person
+
+
+def run(detector: Detector, events: list[dict[str, Any]]) -> list[Alert]:
+    alerts: list[Alert] = []
+    for doc in sorted(events, key=lambda e: e["ts"]):
+        alerts.extend(detector.process(parse_event(orjson.dumps(doc))))
+    return alerts
+
+
+def test_hydra_cluster_is_one_campaign_naming_its_members() -> None:
+    events = list(hydra("h", 12, T0, hours=6))
+    alerts = run(Detector(), events)
+    clusters = [a for a in alerts if a.kind == "cluster"]
+    assert clusters, "no cluster alert"
+    assert len({a.subject for a in clusters}) == 1
+    top = max(clusters, key=lambda a: a.score)
+    assert top.severity in ("high", "critical") and top.accounts_total == 12
+    assert set(top.accounts) == {f"h-{k}" for k in range(12)}
+    signals = {r["signal"] for r in top.reasons}
+    assert "shared_pay" in signals or "shared_key_kinds" in signals
+    members = {a.subject for a in alerts if a.kind == "account" and a.severity == "high"}
+    assert members == {f"h-{k}" for k in range(12)}
+    assert not [a for a in alerts if a.kind == "account" and a.severity == "critical"]
+
+
+def test_each_hydra_account_alone_stays_below_high() -> None:
+    events = [e for e in hydra("h", 12, T0, hours=6) if e["account_id"] == "h-0"]
+    assert not [a for a in run(Detector(), events) if a.severity in ("high", "critical")]
+
+
+def test_office_sharing_ip_and_card_and_neighbours_are_not_alerted() -> None:
+    events = list(office("acme", 25, T0, days=2))
+    events += [dict(e, ip="203.0.113.50") for k in range(10) for e in person(f"n{k}", T0, 2)]
+    assert run(Detector(), events) == []
+
+
+def test_campaign_state_survives_a_checkpoint() -> None:
+    events = sorted(hydra("h", 12, T0, hours=6), key=lambda e: e["ts"])
+    cut = len(events) // 3
+    expected = [a.alert_id for a in run(Detector(), events)]
+    first = Detector()
+    got = [a.alert_id for a in run(first, events[:cut])]
+    resumed = Detector()
+    for account in first.take_dirty():
+        data = first.export_account(account)
+        assert data is not None
+        resumed.import_account(account, data)
+    resumed.import_model(first.export_model())
+    got += [a.alert_id for a in run(resumed, events[cut:])]
+    assert got == expected
