@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Iterable
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from stream_detector import features as ff
@@ -59,25 +61,41 @@ _CAPABILITIES = (
 )
 
 
-def link_keys(f: ff.EventFeatures, state: AccountState) -> list[str]:
+#: Kinds of link keys; a key is a 64-bit digest of its value shifted left 3 bits, plus its kind.
+KINDS = ("pay", "net", "cli", "sys", "tpl")
+_PAY, _NET, _CLI, _SYS, _TPL = range(len(KINDS))
+
+
+def _key(kind: int, value: str) -> int:
+    """A link key: compact (an int, not the string) and stable across processes."""
+    data = value.encode()
+    return (zlib.crc32(data) << 32 | zlib.adler32(data)) << 3 | kind
+
+
+def key_kind(key: int) -> str:
+    return KINDS[key & 7]
+
+
+def link_keys(f: ff.EventFeatures, state: AccountState) -> list[int]:
     """The keys an account is currently seen with (no raw personal data: all derived)."""
-    keys: list[str] = []
+    keys: list[int] = []
     if f.payment:
-        keys.append("pay:" + f.payment)
+        keys.append(_key(_PAY, f.payment))
     if f.net:
-        keys.append("net:" + f.net)
+        keys.append(_key(_NET, f.net))
     if f.client:
-        keys.append(f"cli:{f.client}:{f.shape:x}")
+        keys.append(_key(_CLI, f"{f.client}:{f.shape}"))
     if f.system:
-        keys.append("sys:" + f.system)
+        keys.append(_key(_SYS, f.system))
     # A template links accounts only where it dominates the account's single-turn prompts: the
     # boilerplate of multi-turn agent loops (tool results) is shared by every agent user.
-    prompts = state.flag_counts[_I_PROMPT]
-    if prompts and state.flag_counts[_I_MULTI_TURN] * 2 <= state.n:
-        if state.head_top[1] * 2 >= prompts:
-            keys.append(f"tpl:h{state.head_top[0]:x}")
-        if state.tail_top[1] * 2 >= prompts and state.tail_top[0] != state.head_top[0]:
-            keys.append(f"tpl:t{state.tail_top[0]:x}")
+    prompts = state.counts[_I_PROMPT]
+    if prompts and state.counts[_I_MULTI_TURN] * 2 <= state.n:
+        head, head_n, tail, tail_n = state.top_template()
+        if head_n * 2 >= prompts:
+            keys.append(_key(_TPL, f"h{head}"))
+        if tail_n * 2 >= prompts and tail != head:
+            keys.append(_key(_TPL, f"t{tail}"))
     return keys
 
 
@@ -90,7 +108,7 @@ def harvest_like(state: AccountState, now: float) -> bool:
         return False
     if state.created_ts is not None and now - state.created_ts > 30 * DAY:
         return False
-    c = state.flag_counts
+    c = state.counts
     if max(c[_I_ELICIT], c[_I_THINKING]) * 10 >= 3 * n or c[_I_AGENTIC] * 10 >= 7 * n:
         return True
     prompts = c[_I_PROMPT]
@@ -101,10 +119,11 @@ def harvest_like(state: AccountState, now: float) -> bool:
 class KeyGroup:
     """Accounts sharing one link key."""
 
-    key: str
+    key: int
     members: dict[str, None] = field(default_factory=dict)  # an ordered set, capped
     total: int = 0
     updates: int = 0
+    attached: int = 0  # members already considered for its campaign
     next_size: int = MIN_MEMBERS
     logit: float = GROUP_PRIOR
     terms: list[Term] = field(default_factory=list)
@@ -118,16 +137,23 @@ class Campaign:
     campaign_id: str
     first_ts: float
     members: dict[str, None] = field(default_factory=dict)
-    keys: dict[str, None] = field(default_factory=dict)
+    keys: dict[int, None] = field(default_factory=dict)
     logit: float = GROUP_PRIOR
     terms: list[Term] = field(default_factory=list)
     policy: list[Any] = field(default_factory=list)
-    alerted_level: int = 0
+    #: Severity level members were last alerted at, and how many members had been by then.
+    member_level: int = 0
+    members_alerted: int = 0
 
 
-def campaign_id_for(key: str) -> str:
+def latest(members: dict[str, None], n: int = SAMPLE_MEMBERS) -> list[str]:
+    """The `n` most recently joined members (a bounded sample, O(n))."""
+    return list(islice(reversed(members), n))
+
+
+def campaign_id_for(key: int) -> str:
     """Stable id of a campaign, from the first key that revealed it (not reversible)."""
-    return "campaign-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+    return "campaign-" + hashlib.sha256(key.to_bytes(9, "little")).hexdigest()[:16]
 
 
 class CampaignLinker:
@@ -145,9 +171,8 @@ class CampaignLinker:
         #: A key group at least this suspicious joins (or starts) a candidate campaign, which
         #: is then judged as a whole: weak groups can add up (resellers spread over cards).
         self.candidate_logit = candidate_logit
-        self._pending: dict[str, str] = {}
-        self._groups: dict[str, KeyGroup] = {}
-        self._account_keys: dict[str, tuple[str, ...]] = {}
+        self._pending: dict[int, str] = {}
+        self._groups: dict[int, KeyGroup] = {}
         self.campaign_of: dict[str, str] = {}
         self.campaigns: dict[str, Campaign] = {}
 
@@ -156,7 +181,6 @@ class CampaignLinker:
         return {
             "pending": self._pending,
             "groups": self._groups,
-            "account_keys": self._account_keys,
             "campaign_of": self.campaign_of,
             "campaigns": self.campaigns,
         }
@@ -165,7 +189,6 @@ class CampaignLinker:
         """Restore `export_state` output."""
         self._pending = state["pending"]
         self._groups = state["groups"]
-        self._account_keys = state["account_keys"]
         self.campaign_of = state["campaign_of"]
         self.campaigns = state["campaigns"]
 
@@ -173,9 +196,8 @@ class CampaignLinker:
     def groups_tracked(self) -> int:
         return len(self._groups)
 
-    def observe(self, account_id: str, keys: list[str], now: float) -> list[Campaign]:
+    def observe(self, account_id: str, keys: list[int], now: float) -> list[Campaign]:
         """Register an account's current keys; return campaigns whose evidence changed."""
-        known = self._account_keys.get(account_id, ())
         changed: list[Campaign] = []
         for key in keys:
             group = self._groups.get(key)
@@ -187,8 +209,7 @@ class CampaignLinker:
                 del self._pending[key]
                 group = self._groups[key] = KeyGroup(key)
                 self._join(group, first)
-            if key not in known:
-                self._join(group, account_id)
+            self._join(group, account_id)
             group.updates += 1
             if group.total >= group.next_size or (
                 group.total >= MIN_MEMBERS and group.updates % REEVALUATE_EVERY == 0
@@ -196,11 +217,9 @@ class CampaignLinker:
                 campaign = self._evaluate(group, now)
                 if campaign is not None and campaign not in changed:
                     changed.append(campaign)
-        if tuple(keys) != known:
-            self._account_keys[account_id] = tuple(dict.fromkeys((*known, *keys)))[-12:]
         return changed
 
-    def _remember_pending(self, key: str, account_id: str) -> None:
+    def _remember_pending(self, key: int, account_id: str) -> None:
         pending = self._pending
         pending[key] = account_id
         if len(pending) > MAX_PENDING_KEYS:
@@ -217,12 +236,12 @@ class CampaignLinker:
     def _evaluate(self, group: KeyGroup, now: float) -> Campaign | None:
         while group.next_size <= group.total:
             group.next_size = max(group.next_size + 1, int(group.next_size * 1.5))
-        sample = list(group.members)[-SAMPLE_MEMBERS:]
+        sample = latest(group.members)
         states = [s for s in map(self._lookup, sample) if s is not None and harvest_like(s, now)]
         if len(states) < MIN_MEMBERS:
             return None
         total = max(len(states), round(group.total * len(states) / len(sample)))
-        group.logit, group.terms = assess_group(group.key.split(":", 1)[0], total, states, now)
+        group.logit, group.terms = assess_group(key_kind(group.key), total, states, now)
         if group.logit < self.candidate_logit:
             return None
         return self._attach(group, now)
@@ -236,11 +255,11 @@ class CampaignLinker:
         extends an existing campaign, and only with accounts tied to it by another key too:
         a CGNAT neighbour of a campaign account is not drawn in.
         """
-        kind = group.key.split(":", 1)[0]
+        kind = key_kind(group.key)
         strong = kind in STRONG_KINDS or group.logit >= self.suspicious_logit
-        found = dict.fromkeys(
-            c for m in group.members if (c := self.campaign_of.get(m)) is not None
-        )
+        fresh = list(islice(group.members, group.attached, None))
+        group.attached += len(fresh)
+        found = dict.fromkeys(c for m in fresh if (c := self.campaign_of.get(m)) is not None)
         if group.campaign is not None:
             found = {group.campaign: None, **found}
         ids = [c for c in found if c in self.campaigns]
@@ -257,15 +276,13 @@ class CampaignLinker:
             return None
         group.campaign = campaign.campaign_id
         campaign.keys[group.key] = None
-        for member in group.members:
+        for member in fresh:
             if member in campaign.members:
                 continue
             state = self._lookup(member)
             if state is None or not harvest_like(state, now):
                 continue
-            if strong or any(
-                k in campaign.keys and k != group.key for k in self._account_keys.get(member, ())
-            ):
+            if strong or self._tied(member, campaign, group.key):
                 campaign.members[member] = None
                 self.campaign_of[member] = campaign.campaign_id
         self._rescore(campaign, now)
@@ -274,7 +291,6 @@ class CampaignLinker:
     def _merge(self, into: Campaign, other: Campaign) -> None:
         into.members.update(other.members)
         into.keys.update(other.keys)
-        into.alerted_level = max(into.alerted_level, other.alerted_level)
         for member in other.members:
             self.campaign_of[member] = into.campaign_id
         for key in other.keys:
@@ -284,25 +300,25 @@ class CampaignLinker:
     def _rescore(self, campaign: Campaign, now: float) -> None:
         """Score the campaign as one actor: all its harvest-like members over all its keys,
         more suspicious the more kinds of keys tie them together."""
-        members = list(campaign.members)
-        states = [s for s in map(self._lookup, members[-SAMPLE_MEMBERS:]) if s is not None]
-        kinds = {key.split(":", 1)[0] for key in campaign.keys}
+        states = [s for s in map(self._lookup, latest(campaign.members)) if s is not None]
+        kinds = {key_kind(key) for key in campaign.keys}
         strongest = max(kinds, key=KEY_WEIGHT.__getitem__)
         if len(states) < MIN_MEMBERS:
             return
-        campaign.logit, campaign.terms = assess_group(strongest, len(members), states, now)
+        total = len(campaign.members)
+        campaign.logit, campaign.terms = assess_group(strongest, total, states, now)
         bonus = min(0.75 * (len(kinds) - 1), 1.5)
         if bonus:
             campaign.terms.append(("shared_key_kinds", float(len(kinds)), bonus))
             campaign.logit += bonus
 
-    def members_of(self, campaign: Campaign) -> Iterable[str]:
-        return campaign.members.keys()
-
-    def expire(self, dropped: Iterable[str]) -> None:
-        """Forget expired accounts' key registrations (groups keep counts, not states)."""
-        for account_id in dropped:
-            self._account_keys.pop(account_id, None)
+    def _tied(self, account_id: str, campaign: Campaign, besides: int) -> bool:
+        """Whether the account shares another of the campaign's keys."""
+        for key in campaign.keys:
+            group = self._groups.get(key)
+            if key != besides and group is not None and account_id in group.members:
+                return True
+        return False
 
 
 def assess_group(
@@ -321,7 +337,7 @@ def assess_group(
     first = min(s.first_ts for s in states)
     last = max(s.last_ts for s in states)
     for s in states:
-        c = s.flag_counts
+        c = s.counts
         counts[_I_ELICIT] += max(c[_I_ELICIT], c[_I_THINKING])
         counts[_I_AGENTIC] += c[_I_AGENTIC]
         counts[_I_RATE_LIMITED] += c[_I_RATE_LIMITED]

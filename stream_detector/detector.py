@@ -15,10 +15,11 @@ from __future__ import annotations
 import pickle
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import islice
 
 from stream_detector import features as ff
 from stream_detector.alerts import SEVERITIES, Alert, AlertPolicy, alert_id
-from stream_detector.campaigns import Campaign, CampaignLinker, link_keys
+from stream_detector.campaigns import Campaign, CampaignLinker, latest, link_keys
 from stream_detector.config import DetectorConfig
 from stream_detector.dedupe import Deduplicator
 from stream_detector.events import Event
@@ -52,7 +53,9 @@ class DetectorStats:
 class Detector:
     """Per-account state, scoring and alert policy over a stream of events."""
 
-    def __init__(self, config: DetectorConfig | None = None) -> None:
+    def __init__(self, config: DetectorConfig | None = None, track_dirty: bool = True) -> None:
+        """`track_dirty`: remember changed accounts for `take_dirty` (the worker's write-behind);
+        `replay` turns it off, having nothing to write behind."""
         self.config = config = config or DetectorConfig()
         self.stats = DetectorStats()
         self.model = OnlineModel(
@@ -73,6 +76,7 @@ class Detector:
         self._new_model_until: dict[str, float] = {}
         self._catalog_start: float | None = None
         self._dirty: set[str] = set()
+        self._track_dirty = track_dirty
         self._clock = float("-inf")
         self._since_expiry = 0
         low = logit(config.threshold_low)
@@ -110,7 +114,8 @@ class Detector:
         if f.model is not None and self._is_new_model(f.model, ts):
             flags |= ff.NEW_MODEL
         state.apply(f, flags)
-        self._dirty.add(account_id)
+        if self._track_dirty:
+            self._dirty.add(account_id)
         self._since_expiry += 1
         if self._since_expiry >= EXPIRY_EVERY:
             self._expire()
@@ -201,18 +206,20 @@ class Detector:
         return [("campaign_member", size, 10.0), *campaign.terms]
 
     def _campaign_alerts(self, campaign: Campaign, now: float) -> list[Alert]:
-        """The cluster alert, and the members' own alerts once the campaign is high."""
+        """The cluster alert, and the members' own alerts once the campaign is high.
+
+        Members are alerted once per campaign level: all of them when the level rises, and
+        afterwards only those who joined since, so a large campaign costs O(new members).
+        """
         score = sigmoid(campaign.logit)
-        members = list(campaign.members)
-        volume = float(len(members))
+        total = len(campaign.members)
         alerts: list[Alert] = []
         severity = self.policy.decide(
-            campaign.policy, "cluster", campaign.campaign_id, score, volume, now
+            campaign.policy, "cluster", campaign.campaign_id, score, float(total), now
         )
         if severity is not None:
             self.stats.alerts["cluster", severity] += 1
-            states = [s for s in map(self._store.get, members) if s is not None]
-            cap = self.config.max_alert_accounts
+            sample = [s for s in map(self._store.get, latest(campaign.members)) if s is not None]
             alerts.append(
                 Alert(
                     alert_id=alert_id(
@@ -220,33 +227,38 @@ class Detector:
                     ),
                     kind="cluster",
                     subject=campaign.campaign_id,
-                    accounts=members[:cap],
-                    accounts_total=len(members),
+                    accounts=list(islice(campaign.members, self.config.max_alert_accounts)),
+                    accounts_total=total,
                     severity=severity,
                     score=score,
                     reasons=explain(campaign.terms),
                     event_ts=now,
-                    first_seen_ts=min((s.first_ts for s in states), default=now),
-                    events=sum(s.n for s in states),
+                    first_seen_ts=min((s.first_ts for s in sample), default=now),
+                    events=sum(s.n for s in sample),
                 )
             )
-        if self.policy.level(score) >= SEVERITIES.index("high") + 1:
-            member_score = min(score, self._member_cap)
-            terms = self._member_terms(campaign)
-            for member in members:
-                state = self._store.get(member)
-                if state is not None:
-                    alert = self._account_alert(member, state, member_score, terms, now)
-                    if alert is not None:
-                        alerts.append(alert)
+        level = self.policy.level(score)
+        if level < SEVERITIES.index("high") + 1:
+            return alerts
+        start = 0 if level > campaign.member_level else campaign.members_alerted
+        campaign.member_level = max(level, campaign.member_level)
+        campaign.members_alerted = total
+        member_score = min(score, self._member_cap)
+        terms = self._member_terms(campaign)
+        for member in islice(campaign.members, start, None):
+            state = self._store.get(member)
+            if state is not None:
+                alert = self._account_alert(member, state, member_score, terms, now)
+                if alert is not None:
+                    alerts.append(alert)
         return alerts
 
     def _expire(self) -> None:
         self._since_expiry = 0
         dropped = self._store.expire(self._clock)
         self.stats.expired += len(dropped)
-        self._dirty.update(dropped)
-        self.linker.expire(dropped)
+        if self._track_dirty:
+            self._dirty.update(dropped)
 
     # --- analyst feedback ------------------------------------------------------------------
     def apply_label(self, label: Label) -> None:
@@ -263,7 +275,8 @@ class Detector:
         if not label.attack:
             score = sigmoid(assessment.logit)
             self.policy.suppress(state.policy, score, state.recent_rate(now))
-        self._dirty.add(label.account_id)
+        if self._track_dirty:
+            self._dirty.add(label.account_id)
 
     # --- persistence hooks for the worker ----------------------------------------------------
     @property

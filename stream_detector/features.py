@@ -9,6 +9,7 @@ and sends it on; `replay` computes it inline. Both then feed the same `Detector`
 from __future__ import annotations
 
 import ipaddress
+import sys
 import zlib
 from functools import lru_cache
 from typing import Any
@@ -132,7 +133,8 @@ class EventFeatures:
 def derive(event: Event) -> EventFeatures:
     """Compact features of one validated event; the prompt and IP do not survive this call."""
     f = EventFeatures.__new__(EventFeatures)
-    f.account_id = event.account_id
+    # One string object per account, however many events name it (state, keys and sets share it).
+    f.account_id = sys.intern(event.account_id)
     f.ts = event.ts
     f.event_digest = _stable_hash(event.event_id)
     f.created_ts = event.account_created_ts

@@ -278,7 +278,14 @@ def run(args: argparse.Namespace) -> int:
             return 2
         total = sum(os.path.getsize(n) for n in args.inputs if n != "-" and os.path.isfile(n))
         progress = Progress(sys.stderr, total or None)
-        summary = replay(args.inputs, alerts_out, Detector(config), labels, rejects_out, progress)
+        summary = replay(
+            args.inputs,
+            alerts_out,
+            Detector(config, track_dirty=False),
+            labels,
+            rejects_out,
+            progress,
+        )
     if unreadable_labels:
         summary.unreadable.append(unreadable_labels)
     print(summary.render(), file=sys.stderr)

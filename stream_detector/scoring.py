@@ -90,7 +90,7 @@ VECTOR_FIELDS = (
     "temperature_zero",
 )
 
-# Indices of event flags in `AccountState.flag_counts`.
+# Indices of event flags in `AccountState.counts`.
 _I = {name: flag.bit_length() - 1 for name, flag in vars(ff).items() if name.isupper()
       and isinstance(flag, int) and name not in ("N_FLAGS", "LONG_OUTPUT_TOKENS")}  # fmt: skip
 _ELICIT, _CODING, _FORMAL = 0, pp.CODING.bit_length() - 1, pp.FORMAL_REASONING.bit_length() - 1
@@ -113,7 +113,7 @@ def _clamp(x: float, lo: float, hi: float) -> float:
 def assess(state: AccountState, now: float) -> Assessment:
     """Score `state` at event time `now` with the behavioural scorecard."""
     n = state.n or 1
-    c = state.flag_counts
+    c = state.counts
     prompts = c[_I["HAS_PROMPT"]] or 1
     span_h = max((state.last_ts - state.first_ts) / HOUR, 0.0)
     terms: list[Term] = []
@@ -151,7 +151,8 @@ def assess(state: AccountState, now: float) -> Assessment:
     add((top, concentration, _clamp(3.0 * (concentration - 0.5), 0.0, 1.5)))
     template = 0.0
     if prompts >= 8:
-        template = max(state.head_top[1], state.tail_top[1]) / prompts
+        _, head_n, _, tail_n = state.top_template()
+        template = max(head_n, tail_n) / prompts
         add(("template_repetition", template, _clamp(2.0 * (template - 0.3), 0.0, 1.4)))
 
     # Who is calling: fresh accounts are the campaigns' raw material; verified orgs are not.

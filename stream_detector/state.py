@@ -23,7 +23,13 @@ _BIT_INDICES = tuple(
     tuple(i for i in range(N_FLAGS) if word >> i & 1) for word in range(1 << N_FLAGS)
 )
 #: Version of the export format; bump when fields change and keep reading the old one.
-STATE_VERSION = 1
+STATE_VERSION = 2
+# Layout of `AccountState.counts`: event-flag counts, the 24 hourly slots of the day window
+# (slot = absolute hour % 24), then Misra-Gries pairs of head and tail template fingerprints.
+RING = N_FLAGS
+HEAD = RING + 24
+TAIL = HEAD + 4
+SIZE = TAIL + 4
 HOUR = 3600.0
 
 
@@ -31,25 +37,22 @@ class AccountState:
     """Everything the detector remembers about one account."""
 
     __slots__ = (
+        "counts",
         "created_ts",
         "first_ts",
-        "flag_counts",
         "gap_m2",
         "gap_mean",
         "gap_n",
         "has_org",
-        "head_top",
         "hod_mask",
         "in_tokens",
         "last_ts",
         "n",
         "out_tokens",
         "policy",
-        "ring",
         "ring_hour",
         "scored_hour",
         "scored_n",
-        "tail_top",
     )
 
     def __init__(self, ts: float) -> None:
@@ -60,16 +63,13 @@ class AccountState:
         self.n = 0
         self.in_tokens = 0
         self.out_tokens = 0
-        self.flag_counts = array("I", bytes(4 * N_FLAGS))
-        self.ring = array("I", bytes(4 * 24))  # events per hour, slot = absolute hour % 24
+        # One array for every counter (see the layout constants): flags, hourly ring, templates.
+        self.counts = array("I", bytes(4 * SIZE))
         self.ring_hour = int(ts // HOUR)
         self.hod_mask = 0  # hours of the (UTC) day with activity, over the account's life
         self.gap_n = 0
         self.gap_mean = 0.0
         self.gap_m2 = 0.0
-        # Misra-Gries (k=2) summaries of head/tail template fingerprints: [fp1, c1, fp2, c2].
-        self.head_top = [0, 0, 0, 0]
-        self.tail_top = [0, 0, 0, 0]
         self.scored_n = 0
         self.scored_hour = -1
         # Alert-policy memory, owned by `stream_detector.policy` (a small list, exported too).
@@ -81,7 +81,7 @@ class AccountState:
         n = self.n = self.n + 1
         self.in_tokens += f.input_tokens
         self.out_tokens += f.output_tokens
-        counts = self.flag_counts
+        counts = self.counts
         for index in _BIT_INDICES[flags]:
             counts[index] += 1
         if f.created_ts is not None:
@@ -92,7 +92,7 @@ class AccountState:
         if hour > self.ring_hour:
             self._advance(hour)
         if self.ring_hour - hour < 24:
-            self.ring[hour % 24] += 1
+            counts[RING + hour % 24] += 1
         self.hod_mask |= 1 << (hour % 24)
         gap = ts - self.last_ts
         if gap >= 0:
@@ -106,23 +106,21 @@ class AccountState:
             self.last_ts = ts
         fp = f.head_fp
         if fp:
-            top = self.head_top
-            if top[0] == fp:
-                top[1] += 1
+            if counts[HEAD] == fp:
+                counts[HEAD + 1] += 1
             else:
-                _heavy_hitter(top, fp)
+                _heavy_hitter(counts, HEAD, fp)
             fp = f.tail_fp
-            top = self.tail_top
-            if top[0] == fp:
-                top[1] += 1
+            if counts[TAIL] == fp:
+                counts[TAIL + 1] += 1
             else:
-                _heavy_hitter(top, fp)
+                _heavy_hitter(counts, TAIL, fp)
 
     def _advance(self, hour: int) -> None:
         """Move the day window's newest slot to `hour`, zeroing the hours skipped."""
-        ring = self.ring
+        counts = self.counts
         for h in range(max(self.ring_hour + 1, hour - 23), hour + 1):
-            ring[h % 24] = 0
+            counts[RING + h % 24] = 0
         self.ring_hour = hour
 
     # --- windows -------------------------------------------------------------------------
@@ -130,11 +128,13 @@ class AccountState:
         """Events in the sliding 24 h window ending at event time `now`."""
         stale = int(now // HOUR) - self.ring_hour
         if stale <= 0:
-            return sum(self.ring)
+            return sum(self.counts[RING:HEAD])
         if stale >= 24:
             return 0
-        ring = self.ring
-        return sum(ring[h % 24] for h in range(self.ring_hour - 23 + stale, self.ring_hour + 1))
+        counts = self.counts
+        return sum(
+            counts[RING + h % 24] for h in range(self.ring_hour - 23 + stale, self.ring_hour + 1)
+        )
 
     def hourly_rate(self, now: float) -> float:
         """Calls per hour over the day window, a young account's span counting as >= 1 h."""
@@ -146,12 +146,17 @@ class AccountState:
         hour = int(now // HOUR)
         if hour - self.ring_hour >= 3:
             return 0.0
-        ring = self.ring
-        return sum(ring[h % 24] for h in range(hour - 2, self.ring_hour + 1)) / 3.0
+        counts = self.counts
+        return sum(counts[RING + h % 24] for h in range(hour - 2, self.ring_hour + 1)) / 3.0
 
     def active_hours_24h(self) -> int:
         """Hours with at least one event among the 24 ending at the newest event."""
-        return 24 - self.ring.count(0)
+        return 24 - self.counts[RING:HEAD].count(0)
+
+    def top_template(self) -> tuple[int, int, int, int]:
+        """(head fingerprint, its count, tail fingerprint, its count) of the leading template."""
+        c = self.counts
+        return c[HEAD], c[HEAD + 1], c[TAIL], c[TAIL + 1]
 
     def gap_std(self) -> float:
         """Standard deviation of log10 inter-arrival gaps (low = machine-regular)."""
@@ -170,15 +175,12 @@ class AccountState:
                 self.n,
                 self.in_tokens,
                 self.out_tokens,
-                self.flag_counts.tolist(),
-                self.ring.tolist(),
+                self.counts.tolist(),
                 self.ring_hour,
                 self.hod_mask,
                 self.gap_n,
                 self.gap_mean,
                 self.gap_m2,
-                self.head_top,
-                self.tail_top,
                 self.scored_n,
                 self.scored_hour,
                 self.policy,
@@ -201,37 +203,34 @@ class AccountState:
             state.n,
             state.in_tokens,
             state.out_tokens,
-            flag_counts,
-            ring,
+            counts,
             state.ring_hour,
             state.hod_mask,
             state.gap_n,
             state.gap_mean,
             state.gap_m2,
-            state.head_top,
-            state.tail_top,
             state.scored_n,
             state.scored_hour,
             state.policy,
         ) = values
-        state.flag_counts = array("I", flag_counts)
-        state.ring = array("I", ring)
+        state.counts = array("I", counts)
         return state
 
 
-def _heavy_hitter(top: list[int], fp: int) -> None:
-    """One Misra-Gries step with two counters: keeps any fingerprint above 1/3 of the stream."""
-    if top[0] == fp:
-        top[1] += 1
-    elif top[2] == fp:
-        top[3] += 1
-    elif top[1] == 0:
-        top[0], top[1] = fp, 1
-    elif top[3] == 0:
-        top[2], top[3] = fp, 1
+def _heavy_hitter(c: array[int], i: int, fp: int) -> None:
+    """One Misra-Gries step with two counters at c[i:i+4] = [fp1, n1, fp2, n2]: keeps any
+    fingerprint above 1/3 of the stream."""
+    if c[i] == fp:
+        c[i + 1] += 1
+    elif c[i + 2] == fp:
+        c[i + 3] += 1
+    elif c[i + 1] == 0:
+        c[i], c[i + 1] = fp, 1
+    elif c[i + 3] == 0:
+        c[i + 2], c[i + 3] = fp, 1
     else:
-        top[1] -= 1
-        top[3] -= 1
+        c[i + 1] -= 1
+        c[i + 3] -= 1
 
 
 class AccountStore:

@@ -22,11 +22,27 @@ from stream_detector.detector import Detector
 from stream_detector.events import event_from_object
 
 T0 = 1_767_225_600.0
-PROMPTS = (
-    "Can you help me draft a short note to my landlord about the heating, number {i}?",
-    "Solve step by step: what is {i} times 17, minus 3? Explain your reasoning.",
-    "Refactor this function to be faster: def f(x): return [y for y in range({i})]",
-)
+WORDS = [
+    "note",
+    "landlord",
+    "heating",
+    "recipe",
+    "trip",
+    "budget",
+    "poem",
+    "email",
+    "meeting",
+    "garden",
+    "bike",
+    "tax",
+]
+HARVEST = "Solve step by step: what is {i} times 17, minus 3? Explain your reasoning."
+
+
+def chat_prompt(i: int) -> str:
+    """A different everyday request per account (people do not share templates)."""
+    picked = [WORDS[(i >> (3 * k)) % len(WORDS)] for k in range(6)]
+    return f"{' '.join(picked)} {i}: could you help me with this?"
 
 
 def feed(detector: Detector, start: int, count: int, linked: bool) -> None:
@@ -37,7 +53,7 @@ def feed(detector: Detector, start: int, count: int, linked: bool) -> None:
                 "event_id": f"e{i}-{k}",
                 "ts": T0 + i * 0.01 + k,
                 "account_id": f"acct-{i:08d}",
-                "account_created_ts": T0 - 86400,
+                "account_created_ts": T0 - (86400 if linked else 400 * 86400),
                 "payment_fingerprint": f"card-{group if linked else i}",
                 "ip": f"10.{(group if linked else i) // 65536 % 256}.{i // 256 % 256}.{i % 256}",
                 "user_agent": "python-httpx/0.27.0",
@@ -46,7 +62,7 @@ def feed(detector: Detector, start: int, count: int, linked: bool) -> None:
                 "output_tokens": 1800 if linked else 400,
                 "max_tokens": 2048,
                 "thinking": linked,
-                "prompt": PROMPTS[1 if linked else i % 3].format(i=i),
+                "prompt": HARVEST.format(i=i) if linked else chat_prompt(i),
             }
             detector.process(event_from_object(doc))
 
@@ -60,7 +76,7 @@ def main() -> None:
     args = parser.parse_args()
     gc.collect()
     base, _ = rss_mib()
-    detector = Detector()
+    detector = Detector(track_dirty=False)
     started = time.perf_counter()
     feed(detector, 0, args.accounts, linked=False)
     gc.collect()

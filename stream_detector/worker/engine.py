@@ -169,7 +169,7 @@ class Engine(Service):
     def _restore(self, partitions: set[int]) -> dict[int, PartitionState]:
         records: dict[int, list[tuple[bytes, bytes]]] = {p: [] for p in partitions}
         for key, value in self.store.items():
-            p, _ = split_key(key)
+            p, _, _ = split_key(key)
             if p in records:
                 records[p].append((key, value))
         return {

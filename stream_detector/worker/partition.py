@@ -18,11 +18,18 @@ from stream_detector.detector import Detector
 from stream_detector.events import Rejection, RejectReason, parse_event
 from stream_detector.labels import Label
 from stream_detector.worker.records import (
+    ACCOUNT,
+    CHECKPOINT,
     Checkpoint,
     account_key,
+    assemble,
     checkpoint_key,
+    chunked,
     decode_account,
+    digest,
     encode_account,
+    encode_chunk,
+    shared_key,
     split_key,
 )
 
@@ -66,6 +73,8 @@ class PartitionState:
         # Accounts whose snapshot already includes events up to an offset beyond the
         # checkpoint (a flush cut short by a crash): those events must not count twice.
         self._ahead = ahead or {}
+        # Slot of the shared state the last checkpoint names (the next flush uses the other).
+        self._slot = checkpoint.slot if checkpoint else 1
         self._ahead_until = max(self._ahead.values(), default=-1)
 
     @classmethod
@@ -75,15 +84,19 @@ class PartitionState:
         """Rebuild from the partition's state records (key, value) read from the store."""
         checkpoint: Checkpoint | None = None
         accounts: list[tuple[str, bytes]] = []
+        chunks: dict[tuple[int, int], bytes] = {}
         for key, value in records:
-            _, account_id = split_key(key)
-            if account_id is None:
+            _, kind, name = split_key(key)
+            if kind == CHECKPOINT:
                 checkpoint = Checkpoint.decode(value)
+            elif kind == ACCOUNT:
+                accounts.append((name, value))
             else:
-                accounts.append((account_id, value))
+                slot, _, index = name.partition("|")
+                chunks[int(slot), int(index)] = value
         detector = Detector(config)
-        if checkpoint is not None and checkpoint.model:
-            detector.import_model(checkpoint.model)
+        if checkpoint is not None and checkpoint.chunks:
+            detector.import_model(assemble(checkpoint, chunks))
         base = checkpoint.offset if checkpoint else 0
         ahead: dict[str, int] = {}
         for account_id, value in accounts:
@@ -154,7 +167,8 @@ class PartitionState:
         return self.detector.export_account(account_id) is not None
 
     def flush_records(self) -> list[tuple[bytes, bytes | None]]:
-        """Dirty accounts (None = expired, a tombstone), then the checkpoint: the commit point.
+        """Dirty accounts (None = expired: a tombstone), the shared state in the slot the
+        last checkpoint does not use, then the checkpoint: the commit point.
 
         `next_offset` must be known. Marks the partition clean; the engine sets
         `committed_offset` once the records are durable.
@@ -168,7 +182,13 @@ class PartitionState:
             snapshot = detector.export_account(account_id)
             value = None if snapshot is None else encode_account(offset, snapshot)
             out.append((account_key(p, account_id), value))
-        checkpoint = Checkpoint(offset, dict(self.labels), detector.export_model())
+        shared = detector.export_model()
+        self._slot = 1 - self._slot
+        parts = chunked(shared)
+        out.extend(
+            (shared_key(p, self._slot, i), encode_chunk(part)) for i, part in enumerate(parts)
+        )
+        checkpoint = Checkpoint(offset, dict(self.labels), self._slot, len(parts), digest(shared))
         out.append((checkpoint_key(p), checkpoint.encode()))
         self.changed = False
         return out

@@ -6,20 +6,29 @@ whatever the store (RocksDB keeps one database per partition, the memory store o
 - ``<p>|a|<account_id>`` → an account snapshot, prefixed with the source offset up to which
   it includes events (so a snapshot written by a flush that never reached its checkpoint is
   not fed those events a second time after a crash);
-- ``<p>|c`` → the partition's checkpoint: the next source offset, the label positions, and
-  the detector's model checkpoint. It is written last in each flush: it is the commit point.
+- ``<p>|s|<slot>|<i>`` → chunk i of the detector's shared state (`Detector.export_model`:
+  models, catalogue, campaign linker), which can outgrow one Kafka message. Two slots are
+  used in turn, so a flush cut short never damages the chunks the last checkpoint names;
+- ``<p>|c`` → the partition's checkpoint: next source offset, label positions, and which
+  slot, how many chunks and which digest the shared state has. Written last in each flush,
+  it is the commit point.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import orjson
 
 #: Version byte of every value written here.
 FORMAT_VERSION = 1
+#: Largest shared-state chunk (well under a produce batch and a message).
+CHUNK_BYTES = 256 * 1024
 _OFFSET_BYTES = 8
-_HEADER_LEN = 4
+
+ACCOUNT, SHARED, CHECKPOINT = "a", "s", "c"
 
 
 class RecordFormatError(ValueError):
@@ -30,20 +39,22 @@ def account_key(partition: int, account_id: str) -> bytes:
     return b"%d|a|%s" % (partition, account_id.encode())
 
 
+def shared_key(partition: int, slot: int, index: int) -> bytes:
+    return b"%d|s|%d|%d" % (partition, slot, index)
+
+
 def checkpoint_key(partition: int) -> bytes:
     return b"%d|c" % partition
 
 
-def split_key(key: bytes) -> tuple[int, str | None]:
-    """(partition, account_id) of an account key, (partition, None) of a checkpoint key."""
+def split_key(key: bytes) -> tuple[int, str, str]:
+    """(partition, kind, rest): kind is ACCOUNT (rest = account id), SHARED (rest =
+    "slot|index") or CHECKPOINT (rest empty)."""
     head, _, rest = key.partition(b"|")
-    if not head.isdigit():
+    kind, _, name = rest.partition(b"|")
+    if not head.isdigit() or kind not in (b"a", b"s", b"c"):
         raise RecordFormatError(f"not a state key: {key[:40]!r}")
-    if rest == b"c":
-        return int(head), None
-    if rest[:2] != b"a|":
-        raise RecordFormatError(f"not a state key: {key[:40]!r}")
-    return int(head), rest[2:].decode()
+    return int(head), kind.decode(), name.decode()
 
 
 def encode_account(offset: int, snapshot: bytes) -> bytes:
@@ -64,34 +75,63 @@ class Checkpoint:
     offset: int
     #: Next offset to apply of each `extraction-labels` partition.
     labels: dict[int, int] = field(default_factory=dict)
-    #: `Detector.export_model()` output.
-    model: bytes = b""
+    #: Where the shared state is: slot, number of chunks, and blake2b digest (hex).
+    slot: int = 0
+    chunks: int = 0
+    digest: str = ""
 
     def encode(self) -> bytes:
-        header = orjson.dumps(
-            {"offset": self.offset, "labels": self.labels}, option=orjson.OPT_NON_STR_KEYS
-        )
-        return (
-            bytes((FORMAT_VERSION,))
-            + len(header).to_bytes(_HEADER_LEN, "big")
-            + header
-            + self.model
-        )
+        doc = {
+            "offset": self.offset,
+            "labels": self.labels,
+            "slot": self.slot,
+            "chunks": self.chunks,
+            "digest": self.digest,
+        }
+        return bytes((FORMAT_VERSION,)) + orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS)
 
     @classmethod
     def decode(cls, value: bytes) -> Checkpoint:
         _check_version(value)
-        size = int.from_bytes(value[1 : 1 + _HEADER_LEN], "big")
-        start = 1 + _HEADER_LEN
         try:
-            header = orjson.loads(value[start : start + size])
+            doc = orjson.loads(value[1:])
             return cls(
-                offset=int(header["offset"]),
-                labels={int(k): int(v) for k, v in header["labels"].items()},
-                model=value[start + size :],
+                offset=int(doc["offset"]),
+                labels={int(k): int(v) for k, v in doc["labels"].items()},
+                slot=int(doc["slot"]),
+                chunks=int(doc["chunks"]),
+                digest=str(doc["digest"]),
             )
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise RecordFormatError(f"corrupt checkpoint: {exc}") from None
+
+
+def digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def chunked(data: bytes) -> list[bytes]:
+    """`data` in CHUNK_BYTES pieces (at least one, possibly empty)."""
+    return [data[i : i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES)] or [b""]
+
+
+def assemble(checkpoint: Checkpoint, chunks: Mapping[tuple[int, int], bytes]) -> bytes:
+    """The shared state a checkpoint names, from chunks keyed (slot, index); verified."""
+    parts = []
+    for index in range(checkpoint.chunks):
+        part = chunks.get((checkpoint.slot, index))
+        if part is None:
+            raise RecordFormatError(f"shared-state chunk {checkpoint.slot}/{index} missing")
+        _check_version(part)
+        parts.append(part[1:])
+    data = b"".join(parts)
+    if digest(data) != checkpoint.digest:
+        raise RecordFormatError("shared state does not match its checkpoint digest")
+    return data
+
+
+def encode_chunk(part: bytes) -> bytes:
+    return bytes((FORMAT_VERSION,)) + part
 
 
 def _check_version(value: bytes) -> None:
