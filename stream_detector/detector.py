@@ -33,6 +33,8 @@ from stream_detector.state import AccountState, AccountStore
 CANDIDATE_MARGIN = 3.5
 #: Version of the shared-state checkpoint (`export_model`).
 SHARED_STATE_VERSION = 2
+#: Scores kept for `take_scores` between two calls (a driver that never asks keeps no more).
+MAX_PENDING_SCORES = 10_000
 #: Expire idle accounts every this many events (amortised; expiry is O(expired)).
 EXPIRY_EVERY = 4096
 
@@ -77,6 +79,7 @@ class Detector:
         self._catalog_start: float | None = None
         self._dirty: set[str] = set()
         self._track_dirty = track_dirty
+        self._scores: list[float] = []
         self._clock = float("-inf")
         self._since_expiry = 0
         low = logit(config.threshold_low)
@@ -155,6 +158,8 @@ class Detector:
         assessment = assess(state, now)
         extra = self.model.assess(assessment.vector, assessment.logit)
         score = sigmoid(assessment.logit + sum(t[2] for t in extra))
+        if len(self._scores) < MAX_PENDING_SCORES:
+            self._scores.append(score)
         terms = assessment.terms + extra
         campaign = self._campaign_of(account_id)
         if campaign is not None:
@@ -282,6 +287,15 @@ class Detector:
     @property
     def accounts_tracked(self) -> int:
         return len(self._store)
+
+    @property
+    def campaigns_tracked(self) -> int:
+        return len(self.linker.campaigns)
+
+    def take_scores(self) -> list[float]:
+        """Account scores computed since the last call (for the score-distribution metric)."""
+        scores, self._scores = self._scores, []
+        return scores
 
     def take_dirty(self) -> set[str]:
         """Accounts changed (or expired) since the last call; clears the set."""
