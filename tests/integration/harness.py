@@ -276,11 +276,11 @@ def alerts_by_id(records: Iterable[Any]) -> dict[str, list[dict[str, Any]]]:
 
 async def checkpoints(bootstrap: str, changelog: str) -> dict[int, int]:
     """Latest checkpointed source offset of each partition in the state changelog."""
-    from stream_detector.worker.records import Checkpoint, split_key
+    from stream_detector.worker.records import CHECKPOINT, Checkpoint, split_key
 
     latest: dict[int, int] = {}
     for record in await read_topic(bootstrap, changelog):
-        partition, account = split_key(record.key)
-        if account is None and record.value is not None:
+        partition, kind, _ = split_key(record.key)
+        if kind == CHECKPOINT and record.value is not None:
             latest[partition] = Checkpoint.decode(record.value).offset
     return latest
