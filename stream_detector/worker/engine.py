@@ -237,6 +237,7 @@ class Engine(Service):
             pending.append(await self._dead_letter(record, rejection))
         metrics.observe_batch(len(result.event_ts), time.perf_counter() - started)
         metrics.observe_event_times(result.event_ts)
+        metrics.observe_scores(state.detector.take_scores())
         self._count_stats(state)
 
     async def _dead_letter(self, record: Any, rejection: Rejection) -> asyncio.Future[Any]:
@@ -289,7 +290,10 @@ class Engine(Service):
         self._stats[state.partition] = (stats.duplicates, stats.late)
 
     def _update_gauges(self) -> None:
-        metrics.set_tracked(sum(s.accounts for s in self.partitions.values()))
+        states = self.partitions.values()
+        metrics.set_tracked(
+            sum(s.accounts for s in states), sum(s.detector.campaigns_tracked for s in states)
+        )
         consumer = self._consumer
         if consumer is None:
             return
