@@ -9,13 +9,14 @@ and sends it on; `replay` computes it inline. Both then feed the same `Detector`
 from __future__ import annotations
 
 import ipaddress
+import re
 import sys
 import zlib
 from functools import lru_cache
 from typing import Any
 
 from stream_detector.events import Event
-from stream_detector.prompts import intent_flags, template_fingerprints
+from stream_detector.prompts import prompt_features
 
 # Event flags (bits 0-4 are the prompt intents of `stream_detector.prompts`).
 THINKING = 1 << 5
@@ -40,10 +41,23 @@ def _stable_hash(text: str) -> int:
     return zlib.crc32(data) << 32 | zlib.adler32(data)
 
 
+_IPV4 = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})")
+
+
 @lru_cache(maxsize=1 << 16)
 def network_prefix(ip: str) -> str | None:
     """The /24 (IPv4) or /48 (IPv6) a client address belongs to: shared by an office or a
     carrier, coarse enough not to identify a person. None if the address does not parse."""
+    match = _IPV4.fullmatch(ip)
+    if match is not None:  # the common case, without the ipaddress module's cost
+        a, b, c, d = match.groups()
+        if int(a) < 256 and int(b) < 256 and int(c) < 256 and int(d) < 256:
+            return f"{int(a)}.{int(b)}.{int(c)}.0/24"
+        return None
+    return _ipv6_prefix(ip)
+
+
+def _ipv6_prefix(ip: str) -> str | None:
     try:
         addr = ipaddress.ip_address(ip.strip())
     except ValueError:
@@ -143,8 +157,10 @@ def derive(event: Event) -> EventFeatures:
     f.payment = event.payment_fingerprint
     f.system = event.system_hash
     f.asn = event.asn or 0
-    f.net = network_prefix(event.ip) if event.ip else None
-    f.client = client_family(event.user_agent) if event.user_agent else None
+    ip = event.ip
+    f.net = network_prefix(ip) if ip else None
+    agent = event.user_agent
+    f.client = client_family(agent) if agent else None
     out = event.output_tokens or 0
     ceiling = event.max_tokens or 0
     f.output_tokens = out
@@ -153,13 +169,15 @@ def derive(event: Event) -> EventFeatures:
     flags = 0
     prompt = event.prompt
     if prompt:
-        flags = HAS_PROMPT | intent_flags(prompt)
-        f.head_fp, f.tail_fp = template_fingerprints(prompt)
+        intents, f.head_fp, f.tail_fp = prompt_features(prompt)
+        flags = HAS_PROMPT | intents
     else:
         f.head_fp = f.tail_fp = 0
-    if event.thinking:
+    thinking = event.thinking
+    if thinking:
         flags |= THINKING
-    if event.tools or event.tool_calls:
+    tools = event.tools
+    if tools or event.tool_calls:
         flags |= AGENTIC
     if ceiling and out >= 0.9 * ceiling:
         flags |= CEILING_HIT
@@ -167,7 +185,8 @@ def derive(event: Event) -> EventFeatures:
         flags |= LONG_OUTPUT
     if event.status == 429:
         flags |= RATE_LIMITED
-    if event.temperature == 0:
+    temperature = event.temperature
+    if temperature == 0:
         flags |= TEMPERATURE_ZERO
     turns = event.conversation_turns
     if turns is not None and turns >= 3:
@@ -177,5 +196,5 @@ def derive(event: Event) -> EventFeatures:
         flags |= BATCH_ENDPOINT
     f.flags = flags
     # The request's shape, as an SDK or a harvesting script sets it: a client fingerprint.
-    f.shape = request_shape(ceiling, event.temperature, event.tools, event.thinking, endpoint)
+    f.shape = request_shape(ceiling, temperature, tools, thinking, endpoint)
     return f

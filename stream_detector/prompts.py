@@ -9,18 +9,20 @@ Two signals come from a prompt:
   share one of the two fingerprints; two people typing freely share neither.
 * **What is asked for**: whether the prompt asks the model to write out its reasoning, and which
   capability it exercises (coding, formal reasoning, rewriting, grading). Matching looks only at
-  a bounded window at the head and tail, where instructions live, and mostly by word-set
-  intersection (C speed), so the cost per event stays flat whatever the prompt length.
+  a bounded window at the head and tail, where instructions live, in one Aho-Corasick pass
+  (C speed), so the cost per event stays flat whatever the prompt length.
 """
 
 from __future__ import annotations
 
 import zlib
 
-#: Characters of head and tail hashed into the template skeleton.
+import ahocorasick
+
+#: Bytes of head and tail hashed into the template skeleton.
 SKELETON_CHARS = 48
 #: Characters of head and tail searched for instructions (the middle is the payload).
-SCAN_CHARS = 400
+SCAN_CHARS = 256
 
 # Capability / intent flags of one prompt (bit positions are part of the state format).
 ELICITS_REASONING = 1
@@ -29,144 +31,104 @@ FORMAL_REASONING = 4
 REWRITING = 8
 GRADING = 16
 
-# Whole words (ASCII, lower case) that signal each intent.
-_WORDS: dict[int, frozenset[bytes]] = {
-    ELICITS_REASONING: frozenset(
-        b"reasoning rationale justify justification derivation scratchpad step-by-step "
-        b"chain-of-thought monologue razonamiento razona raisonnement ragionamento "
-        b"raciocinio poshagovo".split()
-    ),
-    CODING: frozenset(
-        b"``` def function class import #include console.log refactor implement compile "
-        b"traceback python javascript typescript golang rust java sql regex algorithm bug "
-        b"code codebase script funktion codigo repository".split()
-    ),
-    FORMAL_REASONING: frozenset(
-        b"prove proof theorem lemma equation solve calculate compute integral derivative "
-        b"probability puzzle logic math olympiad resuelve demuestra beweise".split()
-    ),
-    REWRITING: frozenset(
-        b"rewrite rephrase paraphrase reword neutral sensitive censor reescribe umschreiben "
-        b"reformule reformuler".split()
-    ),
-    GRADING: frozenset(
-        b"rubric grade grading grader score scoring rate rating califica bewerte".split()
-    ),
-}
-# Phrases that no single word gives away (all ask for reasoning), searched as substrings only
-# when their first word is among the prompt's words.
-_PHRASES: tuple[str, ...] = (
-    "step by step",
-    "think through",
-    "think carefully",
-    "thought process",
-    "show your work",
-    "show all work",
-    "show every step",
-    "explain your",
-    "walk me through",
-    "chain of thought",
-    "before answering",
-    "before you answer",
-    "reason through",
-    "reason about",
-    "<think",
-    "paso a paso",
-    "schritt für schritt",
-    "étape par étape",
-    "passo a passo",
-    "adım adım",
-)
-# Stems of scripts written without spaces (or inflected beyond word matching).
-_NON_ASCII: dict[int, tuple[str, ...]] = {
+# Whole words (lower case) that signal each intent; matched only at word boundaries.
+_WORDS: dict[int, str] = {
     ELICITS_REASONING: (
-        "逐步",
-        "一步一步",
-        "推理",
-        "思考过程",
-        "思路",
-        "详细解释",
-        "пошагово",
-        "рассужд",
-        "단계별",
-        "추론",
-        "ステップ",
-        "推論",
-        "考え方",
-        "raciocínio",
-        "begründ",
+        "reasoning rationale justify justification derivation scratchpad step-by-step "
+        "chain-of-thought monologue razonamiento razona raisonnement ragionamento "
+        "raciocinio poshagovo"
     ),
-    CODING: ("代码", "函数", "código", "コード", "코드"),
+    CODING: (
+        "def function class import #include console.log refactor implement compile "
+        "traceback python javascript typescript golang rust java sql regex algorithm bug "
+        "code codebase script funktion codigo repository"
+    ),
     FORMAL_REASONING: (
-        "证明",
-        "求解",
-        "计算",
-        "数学",
-        "докажи",
-        "реши",
-        "증명",
-        "証明",
-        "démontre",
+        "prove proof theorem lemma equation solve calculate compute integral derivative "
+        "probability puzzle logic math olympiad resuelve demuestra beweise"
+    ),
+    REWRITING: (
+        "rewrite rephrase paraphrase reword neutral sensitive censor reescribe umschreiben "
+        "reformule reformuler"
+    ),
+    GRADING: "rubric grade grading grader score scoring rate rating califica bewerte",
+}
+# Phrases and marks that no single word gives away, matched anywhere.
+_ANYWHERE: dict[int, tuple[str, ...]] = {
+    ELICITS_REASONING: (
+        "step by step", "think through", "think carefully", "thought process", "show your work",
+        "show all work", "show every step", "explain your", "walk me through",
+        "chain of thought", "before answering", "before you answer", "reason through",
+        "reason about", "<think", "paso a paso", "schritt für schritt", "étape par étape",
+        "passo a passo", "adım adım",
+        # scripts written without spaces, and stems inflected beyond word matching
+        "逐步", "一步一步", "推理", "思考过程", "思路", "详细解释", "пошагово", "рассужд",
+        "단계별", "추론", "ステップ", "推論", "考え方", "raciocínio", "begründ",
+    ),
+    CODING: ("```", "代码", "函数", "código", "コード", "코드"),
+    FORMAL_REASONING: (
+        "证明", "求解", "计算", "数学", "докажи", "реши", "증명", "証明", "démontre",
     ),
     REWRITING: ("改写", "重写", "换个说法", "敏感", "перепиши"),
     GRADING: ("评分", "打分", "оцени", "채점", "採点", "évalue"),
-}
+}  # fmt: skip
 
-# Fold digits to one class character and punctuation (not - # ` .) to spaces, at C speed.
+
+def _automaton() -> ahocorasick.Automaton:
+    """One Aho-Corasick automaton over every lexicon entry: a single C pass finds them all."""
+    automaton = ahocorasick.Automaton()
+    for flag, words in _WORDS.items():
+        for word in words.split():
+            automaton.add_word(word, (flag, len(word), True))
+    for flag, entries in _ANYWHERE.items():
+        for entry in entries:
+            automaton.add_word(entry, (flag, len(entry), False))
+    automaton.make_automaton()
+    return automaton
+
+
+_LEXICON = _automaton()
+
+# Fold digits to one class character for the template skeletons, at C speed.
 _DIGITS = bytes.maketrans(b"0123456789", b"0000000000")
-_PUNCT = "!\"$%&'()*+,/:;<=>?@[\\]^_{|}~\t\n\r"
-_SPLIT = bytes.maketrans(_PUNCT.encode(), b" " * len(_PUNCT))
 
 
-def _phrase_keys() -> dict[bytes, tuple[str, ...]]:
-    keys: dict[bytes, list[str]] = {}
-    for phrase in _PHRASES:
-        keys.setdefault(phrase.encode().translate(_SPLIT).split()[0], []).append(phrase)
-    return {key: tuple(phrases) for key, phrases in keys.items()}
+def prompt_features(prompt: str) -> tuple[int, int, int]:
+    """(intent flags, head fingerprint, tail fingerprint) of a prompt, in one pass.
 
-
-_PHRASE_KEYS = _phrase_keys()
-#: Every intent word with the flags it signals (one set intersection finds them all).
-_WORD_FLAGS: dict[bytes, int] = {}
-for _flag, _vocabulary in _WORDS.items():
-    for _word in _vocabulary:
-        _WORD_FLAGS[_word] = _WORD_FLAGS.get(_word, 0) | _flag
-
-
-def _skeleton(text: str) -> int:
-    """A stable 32-bit fingerprint of a short text's shape (not Python's salted hash)."""
-    return zlib.crc32(text.lower().encode("utf-8", "replace").translate(_DIGITS)) or 1
-
-
-def template_fingerprints(prompt: str) -> tuple[int, int]:
-    """(head, tail) skeleton fingerprints; a short prompt has one shape for both."""
-    if len(prompt) <= SKELETON_CHARS:
-        fp = _skeleton(prompt.strip())
-        return fp, fp
-    return _skeleton(prompt[:SKELETON_CHARS]), _skeleton(prompt[-SKELETON_CHARS:])
-
-
-def intent_flags(prompt: str) -> int:
-    """Bit set of what the prompt asks for, from its head and tail instruction windows."""
+    The head and tail instruction windows are lower-cased and encoded once; the template
+    skeletons hash their first and last `SKELETON_CHARS` bytes with digits folded, the intents
+    come from one Aho-Corasick pass over the window (whole words where it matters).
+    """
     if len(prompt) > 2 * SCAN_CHARS:
         window = prompt[:SCAN_CHARS].lower() + "\n" + prompt[-SCAN_CHARS:].lower()
     else:
         window = prompt.lower()
-    words = set(window.encode("utf-8", "replace").translate(_SPLIT).split())
+    data = window.encode()
+    if len(data) <= SKELETON_CHARS:
+        head = tail = zlib.crc32(data.strip().translate(_DIGITS)) or 1
+    else:
+        head = zlib.crc32(data[:SKELETON_CHARS].translate(_DIGITS)) or 1
+        tail = zlib.crc32(data[-SKELETON_CHARS:].translate(_DIGITS)) or 1
     flags = 0
-    for word in words.intersection(_WORD_FLAGS):
-        flags |= _WORD_FLAGS[word]
-    if not flags & ELICITS_REASONING:
-        for word in words.intersection(_PHRASE_KEYS):
-            for phrase in _PHRASE_KEYS[word]:
-                if phrase in window:
-                    flags |= ELICITS_REASONING
-                    break
-    if not window.isascii():
-        for flag, stems in _NON_ASCII.items():
-            if not flags & flag:
-                for stem in stems:
-                    if stem in window:
-                        flags |= flag
-                        break
-    return flags
+    last = len(window) - 1
+    for end, (flag, length, whole_word) in _LEXICON.iter(window):
+        if whole_word:
+            start = end - length + 1
+            if (start > 0 and window[start - 1].isalnum()) or (
+                end < last and window[end + 1].isalnum()
+            ):
+                continue
+        flags |= flag
+    return flags, head, tail
+
+
+def intent_flags(prompt: str) -> int:
+    """Bit set of what the prompt asks for (see `prompt_features`)."""
+    return prompt_features(prompt)[0]
+
+
+def template_fingerprints(prompt: str) -> tuple[int, int]:
+    """(head, tail) template-skeleton fingerprints (see `prompt_features`)."""
+    _, head, tail = prompt_features(prompt)
+    return head, tail
