@@ -22,6 +22,7 @@ import math
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import islice
 from typing import Any
 
@@ -66,6 +67,7 @@ KINDS = ("pay", "net", "cli", "sys", "tpl")
 _PAY, _NET, _CLI, _SYS, _TPL = range(len(KINDS))
 
 
+@lru_cache(maxsize=1 << 16)
 def _key(kind: int, value: str) -> int:
     """A link key: compact (an int, not the string) and stable across processes."""
     data = value.encode()

@@ -156,7 +156,7 @@ class Detector:
         state.scored_hour = int(now // HOUR)
         alerts = self._link(account_id, state, f)
         assessment = assess(state, now)
-        extra = self.model.assess(assessment.vector, assessment.logit)
+        extra = self.model.assess(assessment)
         score = sigmoid(assessment.logit + sum(t[2] for t in extra))
         if len(self._scores) < MAX_PENDING_SCORES:
             self._scores.append(score)

@@ -14,14 +14,15 @@ from __future__ import annotations
 import pickle
 from typing import Any
 
-from stream_detector.scoring import Term
+from stream_detector.scoring import Assessment, Term
 
 #: Checkpoint format version.
 MODEL_VERSION = 1
 #: The trees learn from one scored vector in this many: a sample of the population suffices.
-LEARN_EVERY = 4
-#: Below this rule log-odds the anomaly term is not computed (it could not lift to an alert).
-ANOMALY_FLOOR = -3.0
+LEARN_EVERY = 16
+#: Below this rule log-odds the model terms are not computed: together (anomaly <= 0.8,
+#: label classifier <= 1.5) they could not lift the score to the lowest severity (log-odds 0).
+MODEL_FLOOR = -2.5
 
 
 class OnlineModel:
@@ -40,14 +41,15 @@ class OnlineModel:
         self.label_weight = label_weight
         self.labels_for_full_weight = labels_for_full_weight
 
-    def assess(self, vector: dict[str, float], rule_logit: float) -> list[Term]:
-        """Model terms for one scored account; learns the vector as it goes (unsupervised)."""
+    def assess(self, assessment: Assessment) -> list[Term]:
+        """Model terms for one scored account; the trees learn a sample as they go."""
         terms: list[Term] = []
         self._calls += 1
         if self._calls % LEARN_EVERY == 0:
-            self.anomaly.learn_one(vector)
-        if rule_logit <= ANOMALY_FLOOR:
-            return terms  # the anomaly term cannot matter; skip the costly trees
+            self.anomaly.learn_one(assessment.vector)
+        if assessment.logit <= MODEL_FLOOR:
+            return terms  # the models' terms could not lift it to an alert: skip them
+        vector = assessment.vector
         unusual = self.anomaly.score_one(vector)
         if unusual > 0.6:
             terms.append(("anomaly", unusual, min(2.0 * (unusual - 0.6), 0.8)))

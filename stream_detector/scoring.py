@@ -99,11 +99,16 @@ _REWRITING, _GRADING = pp.REWRITING.bit_length() - 1, pp.GRADING.bit_length() - 
 
 @dataclass(frozen=True, slots=True)
 class Assessment:
-    """A scored account: the rule log-odds, its terms and the vector the models see."""
+    """A scored account: the rule log-odds, its terms and the model features (in
+    `VECTOR_FIELDS` order; the dict River wants is built only when a model asks)."""
 
     logit: float
     terms: list[Term]
-    vector: dict[str, float]
+    values: tuple[float, ...]
+
+    @property
+    def vector(self) -> dict[str, float]:
+        return dict(zip(VECTOR_FIELDS, self.values, strict=True))
 
 
 def _clamp(x: float, lo: float, hi: float) -> float:
@@ -186,25 +191,25 @@ def assess(state: AccountState, now: float) -> Assessment:
     logit = PRIOR
     for term in terms:
         logit += term[2]
-    vector = {
-        "rate": _clamp(math.log10(max(rate, 1.0)) / 4.0, 0.0, 1.0),
-        "active": active if span_h >= 6.0 else 0.5,
-        "coverage": coverage,
-        "out": _clamp(math.log10(max(out_mean, 1.0)) / 4.0, 0.0, 1.0),
-        "ceiling": ceiling,
-        "elicit": elicit,
-        "concentration": concentration,
-        "template": template,
-        "fresh": fresh,
-        "org": 1.0 if state.has_org else 0.0,
-        "regular": regular,
-        "rate_limited": limited,
-        "new_model": new_model,
-        "multi_turn": c[_I["MULTI_TURN"]] / n,
-        "short_output": 1.0 if out_mean < 80 else 0.0,
-        "temperature_zero": c[_I["TEMPERATURE_ZERO"]] / n,
-    }
-    return Assessment(logit, terms, vector)
+    values = (
+        _clamp(math.log10(max(rate, 1.0)) / 4.0, 0.0, 1.0),
+        active if span_h >= 6.0 else 0.5,
+        coverage,
+        _clamp(math.log10(max(out_mean, 1.0)) / 4.0, 0.0, 1.0),
+        ceiling,
+        elicit,
+        concentration,
+        template,
+        fresh,
+        1.0 if state.has_org else 0.0,
+        regular,
+        limited,
+        new_model,
+        c[_I["MULTI_TURN"]] / n,
+        1.0 if out_mean < 80 else 0.0,
+        c[_I["TEMPERATURE_ZERO"]] / n,
+    )
+    return Assessment(logit, terms, values)
 
 
 def explain(terms: list[Term], limit: int = 8) -> list[dict[str, object]]:
