@@ -27,6 +27,7 @@ from typing import IO, Any, BinaryIO
 
 import orjson
 
+from stream_detector import health, metrics
 from stream_detector.config import ConfigError, DetectorConfig
 from stream_detector.detector import Detector
 from stream_detector.events import Rejection, parse_event
@@ -141,6 +142,35 @@ class Progress:
             self.stream.flush()
 
 
+class MetricsPublisher:
+    """Publishes a replay's progress as the worker's Prometheus metrics (`--metrics-port`):
+    counters advance by what happened since the last call, every few thousand lines."""
+
+    def __init__(self) -> None:
+        self._seen: Counter[str] = Counter()
+        self._last = time.monotonic()
+
+    def _delta(self, name: str, value: int) -> int:
+        delta = value - self._seen[name]
+        self._seen[name] = value
+        return delta
+
+    def publish(self, summary: ReplaySummary, detector: Detector) -> None:
+        now = time.monotonic()
+        stats = detector.stats
+        metrics.observe_batch(self._delta("events", stats.events), now - self._last)
+        self._last = now
+        metrics.count_duplicates(self._delta("duplicates", stats.duplicates))
+        metrics.count_late(self._delta("late", stats.late))
+        for reason, count in summary.rejected.items():
+            metrics.count_rejected(reason, self._delta(f"rejected/{reason}", count))
+        for (kind, severity), count in stats.alerts.items():
+            for _ in range(self._delta(f"alerts/{kind}/{severity}", count)):
+                metrics.count_alert(kind, severity)
+        metrics.observe_scores(detector.take_scores())
+        metrics.set_tracked(detector.accounts_tracked, detector.campaigns_tracked)
+
+
 def _lines(
     names: list[str], summary: ReplaySummary, stack: ExitStack
 ) -> Iterator[tuple[str, BinaryIO]]:
@@ -161,6 +191,7 @@ def replay(
     labels: list[Label] | None = None,
     rejects_out: BinaryIO | None = None,
     progress: Progress | None = None,
+    publisher: MetricsPublisher | None = None,
 ) -> ReplaySummary:
     """Run `detector` over `inputs` in order, writing alerts as JSON Lines to `alerts_out`."""
     summary = ReplaySummary()
@@ -188,8 +219,11 @@ def replay(
                         next_label += 1
                     for alert in process(event):
                         write(alert.to_json() + b"\n")
-                    if progress is not None and summary.lines % 8192 == 0:
-                        progress.update(summary.lines, raw.tell() if raw is not None else None)
+                    if summary.lines % 8192 == 0:
+                        if progress is not None:
+                            progress.update(summary.lines, raw.tell() if raw is not None else None)
+                        if publisher is not None:
+                            publisher.publish(summary, detector)
             except (OSError, EOFError) as exc:  # truncated or corrupt gzip, I/O error mid-file
                 log.error(
                     "input ended abruptly", extra={"input": name, "line": number, "error": str(exc)}
@@ -207,6 +241,8 @@ def replay(
     summary.seconds = time.monotonic() - started
     if progress is not None:
         progress.close()
+    if publisher is not None:
+        publisher.publish(summary, detector)
     return summary
 
 
@@ -251,6 +287,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--summary-json", metavar="PATH", help="also write the summary as JSON to PATH"
     )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve Prometheus /metrics (the worker's metrics) on 127.0.0.1:PORT while running",
+    )
     parser.set_defaults(func=run)
 
 
@@ -278,6 +320,12 @@ def run(args: argparse.Namespace) -> int:
             return 2
         total = sum(os.path.getsize(n) for n in args.inputs if n != "-" and os.path.isfile(n))
         progress = Progress(sys.stderr, total or None)
+        publisher = None
+        if args.metrics_port is not None:
+            server = health.serve(port=args.metrics_port)
+            stack.callback(server.stop)
+            health.set_ready(True)
+            publisher = MetricsPublisher()
         summary = replay(
             args.inputs,
             alerts_out,
@@ -285,6 +333,7 @@ def run(args: argparse.Namespace) -> int:
             labels,
             rejects_out,
             progress,
+            publisher,
         )
     if unreadable_labels:
         summary.unreadable.append(unreadable_labels)

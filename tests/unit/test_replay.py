@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -111,3 +112,32 @@ def test_labels_file_applies_benign_verdicts(tmp_path: Path) -> None:
 def test_help_explains_the_commands() -> None:
     result = subprocess.run([*CLI, "replay", "--help"], capture_output=True, check=True)
     assert b"JSON Lines" in result.stdout and b"--alerts" in result.stdout
+
+
+def test_metrics_port_serves_the_detector_metrics_while_replaying(tmp_path: Path) -> None:
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    source = tmp_path / "e.jsonl"
+    source.write_bytes(stream() * 40 + b"not json\n")
+    proc = subprocess.Popen(
+        [*CLI, "replay", str(source), "--alerts", os.devnull, "--metrics-port", str(port)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    body = ""
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "stream_detector_events_total" not in body:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                    body = r.read().decode()
+            except OSError:
+                time.sleep(0.05)
+    finally:
+        proc.wait(timeout=120)
+    assert "stream_detector_events_total" in body
+    assert proc.returncode == 0
