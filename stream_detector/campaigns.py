@@ -308,7 +308,9 @@ class CampaignLinker:
         if len(states) < MIN_MEMBERS:
             return
         total = len(campaign.members)
-        campaign.logit, campaign.terms = assess_group(strongest, total, states, now)
+        same_kind = sum(1 for key in campaign.keys if key_kind(key) == strongest)
+        per_key = total / same_kind
+        campaign.logit, campaign.terms = assess_group(strongest, total, states, now, per_key)
         bonus = min(0.75 * (len(kinds) - 1), 1.5)
         if bonus:
             campaign.terms.append(("shared_key_kinds", float(len(kinds)), bonus))
@@ -324,7 +326,7 @@ class CampaignLinker:
 
 
 def assess_group(
-    kind: str, total: int, states: list[AccountState], now: float
+    kind: str, total: int, states: list[AccountState], now: float, per_key: float = 0.0
 ) -> tuple[float, list[Term]]:
     """Score `total` accounts (`states` a sample) linked by a key of `kind` as one actor."""
     m = len(states)
@@ -358,7 +360,12 @@ def assess_group(
     add = terms.append
     scale = total / m  # members beyond the sample add volume at the sample's average
     add(("group_size", float(total), _clamp(0.8 * math.log2(total / 2.0), 0.0, 2.0)))
-    add((f"shared_{kind}", float(total), KEY_WEIGHT[kind]))
+    # One card paying for many accounts is the strongest tie of all; more so the more accounts.
+    per_key = per_key or float(total)
+    weight = KEY_WEIGHT[kind]
+    if kind == "pay":
+        weight = _clamp(weight + 0.5 * math.log2(max(per_key, 1.0) / 3.0), weight, 2.5)
+    add((f"shared_{kind}", per_key, weight))
     add(
         (
             "group_volume",
