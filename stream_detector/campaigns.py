@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import math
 import zlib
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -173,7 +174,9 @@ class CampaignLinker:
         #: A key group at least this suspicious joins (or starts) a candidate campaign, which
         #: is then judged as a whole: weak groups can add up (resellers spread over cards).
         self.candidate_logit = candidate_logit
-        self._pending: dict[int, str] = {}
+        # FIFO of single-account keys. An OrderedDict: deleting the oldest of a plain dict
+        # leaves dummies that make every later `next(iter(...))` scan them (quadratic).
+        self._pending: OrderedDict[int, str] = OrderedDict()
         self._groups: dict[int, KeyGroup] = {}
         self.campaign_of: dict[str, str] = {}
         self.campaigns: dict[str, Campaign] = {}
@@ -225,7 +228,7 @@ class CampaignLinker:
         pending = self._pending
         pending[key] = account_id
         if len(pending) > MAX_PENDING_KEYS:
-            del pending[next(iter(pending))]
+            pending.popitem(last=False)
 
     @staticmethod
     def _join(group: KeyGroup, account_id: str) -> None:
