@@ -84,7 +84,8 @@ class Deployment:
 
 
 class WorkerProcess:
-    """`python -m stream_detector.worker` in its own process group, logs to a file."""
+    """`stream-detector worker` (python -m stream_detector worker) in its own process group,
+    logs to a file."""
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.port = free_port()
@@ -95,7 +96,7 @@ class WorkerProcess:
     def start(self) -> WorkerProcess:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "stream_detector.worker"],
+                [sys.executable, "-m", "stream_detector", "worker"],
                 env=self.env,
                 cwd=REPO,
                 stdout=log,

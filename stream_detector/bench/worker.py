@@ -1,0 +1,455 @@
+"""The Kafka worker's throughput and latency on a real broker (a benchmark, not a test).
+
+    python -m stream_detector.bench.worker [--bootstrap HOST:PORT] [--events 300000]
+        [--accounts 100000] [--partitions 4] [--rate 5000] [--latency-seconds 30]
+
+Without --bootstrap it starts its own broker (deploy/kafka/broker.sh) in a temporary directory
+and stops it at the end. Input: the simulator's default mix (prompt text included), simulated
+once into .cache/bench/, with account ids spread so that the stream touches --accounts distinct
+accounts (each simulated account's events are cut into consecutive runs, each run a new
+account: realistic cardinality without simulating millions of events). Figures:
+
+1. raw: an aiokafka ``getmany`` loop with ``orjson.loads`` and a per-key count over the topic
+   (best of a run before and one after the workers), the ceiling any consumer can reach here;
+2. one worker end to end over the same topic (parse, detect, alerts, write-behind state),
+   events/s from ready to the last event processed, and its ratio to the raw loop;
+3. two workers (a new consumer group) over the same topic, and their ratio to one;
+4. event-to-alert latency at a fixed rate: events produced live, alerts read back live;
+   latency = alert read − send of the event that triggered it (p50, p99);
+5. changelog bytes per event (keys + values, uncompressed) of run 2;
+6. the core alone in this process (one `Detector` per partition, no Kafka), so that the
+   worker's own overhead shows apart from the detector's cost per event.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+import zlib
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from stream_detector.bench.machine import describe
+from stream_detector.detector import Detector
+from stream_detector.events import Rejection, parse_event
+
+CACHE = Path(".cache/bench")
+BROKER_SH = Path(__file__).resolve().parents[2] / "deploy" / "kafka" / "broker.sh"
+
+
+# --- input ------------------------------------------------------------------------------------
+def load_input(events: int, accounts: int) -> list[tuple[bytes, bytes]]:
+    """(key, value) of `events` simulated events spread over about `accounts` accounts."""
+    path = CACHE / f"worker-{events}-{accounts}.jsonl"
+    if not path.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        raw = CACHE / "worker-source.jsonl"
+        # ~16,000 events per simulated hour at scale 1 of the default scenario.
+        scale = max(1.0, events / 48_000)
+        command = [sys.executable, "-m", "stream_detector", "--log-format", "text", "simulate"]
+        subprocess.run(
+            [*command, "--hours", "3", "--scale", f"{scale:.2f}", "-o", str(raw)], check=True
+        )
+        lines = [line for line in raw.read_bytes().splitlines() if line.strip()][:events]
+        path.write_bytes(b"\n".join(spread(lines, accounts)) + b"\n")
+    values = path.read_bytes().splitlines()
+    return [(orjson.loads(v)["account_id"].encode(), v) for v in values]
+
+
+def spread(lines: list[bytes], accounts: int) -> list[bytes]:
+    """Rename accounts so that each run of `run` consecutive events of one simulated account
+    becomes an account of its own (about `accounts` accounts in all)."""
+    run = max(1, len(lines) // accounts)
+    seen: Counter[str] = Counter()
+    out = []
+    for line in lines:
+        doc = orjson.loads(line)
+        account = doc["account_id"]
+        doc["account_id"] = f"{account}-{seen[account] // run}"
+        seen[account] += 1
+        out.append(orjson.dumps(doc))
+    return out
+
+
+# --- broker and topics ------------------------------------------------------------------------
+@contextmanager
+def broker(bootstrap: str | None) -> Iterator[str]:
+    """The given bootstrap address, or a broker of our own for the duration."""
+    if bootstrap:
+        yield bootstrap
+        return
+    subprocess.run([str(BROKER_SH), "fetch"], check=True)
+    with tempfile.TemporaryDirectory(prefix="bench-kafka-") as run_dir:
+        started = subprocess.run(
+            [str(BROKER_SH), "start", "--dir", run_dir], check=True, capture_output=True, text=True
+        )
+        try:
+            yield started.stdout.strip()
+        finally:
+            subprocess.run([str(BROKER_SH), "stop", "--dir", run_dir], check=False)
+
+
+async def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [NewTopic(topic, partitions, 1, topic_configs={"max.message.bytes": "8388608"})]
+        )
+    finally:
+        await admin.close()
+
+
+def new_producer(bootstrap: str) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        linger_ms=5,
+        compression_type="lz4",
+        max_batch_size=512 * 1024,
+        max_request_size=8 * 1024 * 1024,
+    )
+
+
+async def produce_all(
+    bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]], partitions: int
+) -> float:
+    """Produce everything (librdkafka-style CRC32 partitioning by key); seconds taken."""
+    producer = new_producer(bootstrap)
+    await producer.start()
+    started = time.perf_counter()
+    try:
+        for key, value in messages:
+            await producer.send(topic, value, key=key, partition=zlib.crc32(key) % partitions)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return time.perf_counter() - started
+
+
+# --- 1. the raw loop ------------------------------------------------------------------------
+async def raw_loop(bootstrap: str, topic: str, partitions: int, total: int) -> float:
+    """Events/s of consume + decode + per-key count over the whole topic."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",  # a "latest" reset in flight would race the seek below
+        fetch_max_bytes=50 * 1024 * 1024,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+    )
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        counts: Counter[str] = Counter()
+        seen = 0
+        loads = orjson.loads
+        started = time.perf_counter()
+        while seen < total:
+            for records in (await consumer.getmany(timeout_ms=1000, max_records=5000)).values():
+                for record in records:
+                    counts[loads(record.value)["account_id"]] += 1
+                seen += len(records)
+        return total / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+
+
+# --- the core alone ---------------------------------------------------------------------------
+def core_only(messages: list[tuple[bytes, bytes]], partitions: int) -> float:
+    """Events/s of the detection core in this process, one `Detector` per partition as in
+    the worker, without Kafka: what the worker's own overhead is measured against."""
+    detectors = [Detector() for _ in range(partitions)]
+    started = time.perf_counter()
+    for key, value in messages:
+        try:
+            event = parse_event(value)
+        except Rejection:
+            continue
+        detectors[zlib.crc32(key) % partitions].process(event)
+    return len(messages) / (time.perf_counter() - started)
+
+
+# --- worker processes -------------------------------------------------------------------------
+class Worker:
+    """`stream-detector worker` for one benchmark run."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.port = _free_port()
+        env = {**env, "STREAM_DETECTOR_METRICS_PORT": str(self.port)}
+        with open(log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "stream_detector", "worker"],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            url = f"http://127.0.0.1:{self.port}{path}"
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response.status, response.read().decode()
+        except OSError:
+            return 0, ""
+
+    def ready(self) -> bool:
+        if self.proc.poll() is not None:
+            raise RuntimeError("a worker exited during the benchmark (see its log)")
+        return self.get("/readyz")[0] == 200
+
+    def events(self) -> float:
+        for line in self.get("/metrics")[1].splitlines():
+            if line.startswith("stream_detector_events_total "):
+                return float(line.split()[1])
+        return 0.0
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def worker_env(bootstrap: str, topic: str, app_id: str, data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAM_DETECTOR_")}
+    env.update(
+        STREAM_DETECTOR_BOOTSTRAP_SERVERS=bootstrap,
+        STREAM_DETECTOR_APP_ID=app_id,
+        STREAM_DETECTOR_TOPIC_EVENTS=topic,
+        STREAM_DETECTOR_TOPIC_ALERTS=f"{app_id}-alerts",
+        STREAM_DETECTOR_TOPIC_LABELS=f"{app_id}-labels",
+        STREAM_DETECTOR_TOPIC_DLQ=f"{app_id}-dlq",
+        STREAM_DETECTOR_DATA_DIR=str(data_dir),
+        STREAM_DETECTOR_LOG_LEVEL="WARNING",
+    )
+    return env
+
+
+def run_workers(
+    bootstrap: str, topic: str, count: int, total: int, work: Path
+) -> tuple[float, str]:
+    """Events/s of `count` workers (new group) over `topic` from the first moment all of
+    them are ready to the last event processed; and the group's changelog topic."""
+    app_id = f"bench-{uuid.uuid4().hex[:8]}"
+    workers = [
+        Worker(worker_env(bootstrap, topic, app_id, work / f"{app_id}-{i}"), work / "workers.log")
+        for i in range(count)
+    ]
+    try:
+        deadline = time.monotonic() + 180
+        while not all(w.ready() for w in workers):
+            if time.monotonic() > deadline:
+                raise RuntimeError("workers not ready in 180 s")
+            time.sleep(0.05)
+        started = time.perf_counter()
+        done_at_start = sum(w.events() for w in workers)
+        while (done := sum(w.events() for w in workers)) < total:
+            time.sleep(0.2)
+            for w in workers:
+                w.ready()  # raises if one died
+        elapsed = time.perf_counter() - started
+        return (done - done_at_start) / elapsed, f"{app_id}-state-changelog"
+    finally:
+        for w in workers:
+            w.stop()
+
+
+async def topic_bytes(bootstrap: str, topic: str) -> int:
+    """Key + value bytes of every record in `topic` (uncompressed)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        partitions = await partitions_of(bootstrap, topic)
+        tps = [TopicPartition(topic, p) for p in partitions]
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        await consumer.seek_to_beginning(*tps)
+        size = 0
+        remaining = {tp for tp in tps if ends[tp]}
+        while remaining:
+            for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
+                size += sum(len(r.key or b"") + len(r.value or b"") for r in records)
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+        return size
+    finally:
+        await consumer.stop()
+
+
+async def partitions_of(bootstrap: str, topic: str) -> set[int]:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        return set(await producer.partitions_for(topic))
+    finally:
+        await producer.stop()
+
+
+# --- 4. latency at a fixed rate -----------------------------------------------------------
+async def latency(
+    bootstrap: str,
+    messages: list[tuple[bytes, bytes]],
+    partitions: int,
+    rate: int,
+    seconds: float,
+    work: Path,
+) -> dict[str, Any]:
+    """Produce at `rate` events/s for `seconds` into a fresh topic with one worker on it;
+    read alerts live; latency of each alert from the send of its triggering event."""
+    app_id = f"bench-{uuid.uuid4().hex[:8]}"
+    topic = f"{app_id}-calls"
+    await create_topic(bootstrap, topic, partitions)
+    worker = Worker(worker_env(bootstrap, topic, app_id, work / app_id), work / "workers.log")
+    sent_at: dict[float, float] = {}
+    received: list[tuple[float, dict[str, Any]]] = []
+    try:
+        deadline = time.monotonic() + 180
+        while not worker.ready():
+            if time.monotonic() > deadline:
+                raise RuntimeError("worker not ready in 180 s")
+            await asyncio.sleep(0.05)
+        stop = asyncio.Event()
+        reader = asyncio.create_task(read_alerts(bootstrap, f"{app_id}-alerts", received, stop))
+        producer = new_producer(bootstrap)
+        await producer.start()
+        todo = messages[: int(rate * seconds)]
+        tick = 0.01
+        per_tick = max(1, int(rate * tick))
+        loop = asyncio.get_running_loop()
+        begin = loop.time()
+        for i in range(0, len(todo), per_tick):
+            await asyncio.sleep(max(0.0, begin + (i // per_tick) * tick - loop.time()))
+            for key, value in todo[i : i + per_tick]:
+                sent_at[_event_ts(value)] = time.time()
+                await producer.send(topic, value, key=key, partition=zlib.crc32(key) % partitions)
+        await producer.flush()
+        achieved = len(todo) / (loop.time() - begin)
+        await producer.stop()
+        await asyncio.sleep(5)  # the last alerts
+        stop.set()
+        await reader
+    finally:
+        worker.stop()
+    waits = sorted(
+        got - sent_at[alert["event_ts"]] for got, alert in received if alert["event_ts"] in sent_at
+    )
+    return {
+        "rate_events_per_s": round(achieved),
+        "alerts": len(waits),
+        "p50_s": round(statistics.median(waits), 3) if waits else None,
+        "p99_s": round(waits[min(len(waits) - 1, int(0.99 * len(waits)))], 3) if waits else None,
+        "max_s": round(waits[-1], 3) if waits else None,
+    }
+
+
+def _event_ts(value: bytes) -> float:
+    try:
+        return parse_event(value).ts
+    except Rejection:
+        return -1.0
+
+
+async def read_alerts(
+    bootstrap: str, topic: str, out: list[tuple[float, dict[str, Any]]], stop: asyncio.Event
+) -> None:
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", fetch_max_wait_ms=20
+    )
+    await consumer.start()
+    try:
+        while not stop.is_set():
+            for records in (await consumer.getmany(timeout_ms=50)).values():
+                now = time.time()
+                out.extend((now, orjson.loads(r.value)) for r in records)
+    finally:
+        await consumer.stop()
+
+
+# --- main -------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m stream_detector.bench.worker",
+        description=__doc__.split("\n\n", 2)[2] if __doc__ else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--bootstrap", help="an existing broker (default: start one)")
+    parser.add_argument("--events", type=int, default=300_000)
+    parser.add_argument("--accounts", type=int, default=100_000)
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--rate", type=int, default=5000, help="events/s of the latency run")
+    parser.add_argument("--latency-seconds", type=float, default=30.0)
+    parser.add_argument("--skip-two", action="store_true", help="skip the two-worker run")
+    args = parser.parse_args(argv)
+
+    messages = load_input(args.events, args.accounts)
+    valid = sum(1 for _, v in messages if _event_ts(v) >= 0)
+    accounts = len({k for k, _ in messages})
+    print(f"machine: {describe()}", file=sys.stderr)
+    print(f"input: {len(messages):,} events, {accounts:,} accounts", file=sys.stderr)
+    result: dict[str, Any] = {"events": len(messages), "accounts": accounts}
+    with broker(args.bootstrap) as bootstrap, tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        topic = f"bench-{uuid.uuid4().hex[:8]}-calls"
+        asyncio.run(create_topic(bootstrap, topic, args.partitions))
+        seconds = asyncio.run(produce_all(bootstrap, topic, messages, args.partitions))
+        print(f"produced in {seconds:.1f} s", file=sys.stderr)
+        raw = [asyncio.run(raw_loop(bootstrap, topic, args.partitions, len(messages)))]
+        print(f"raw loop: {raw[0]:,.0f} events/s", file=sys.stderr)
+        one, changelog = run_workers(bootstrap, topic, 1, valid, work)
+        print(f"one worker: {one:,.0f} events/s", file=sys.stderr)
+        state_bytes = asyncio.run(topic_bytes(bootstrap, changelog))
+        if not args.skip_two:
+            two, _ = run_workers(bootstrap, topic, 2, valid, work)
+            print(f"two workers: {two:,.0f} events/s", file=sys.stderr)
+            result["two_workers_events_per_s"] = round(two)
+            result["two_vs_one"] = round(two / one, 2)
+        raw.append(asyncio.run(raw_loop(bootstrap, topic, args.partitions, len(messages))))
+        best = max(raw)
+        core = core_only(messages, args.partitions)
+        print(f"core alone: {core:,.0f} events/s", file=sys.stderr)
+        result.update(
+            raw_events_per_s=round(best),
+            core_alone_events_per_s=round(core),
+            one_worker_events_per_s=round(one),
+            ratio_one_worker_to_raw=round(one / best, 3),
+            ratio_one_worker_to_core=round(one / core, 3),
+            changelog_bytes_per_event=round(state_bytes / len(messages), 1),
+        )
+        result["latency"] = asyncio.run(
+            latency(bootstrap, messages, args.partitions, args.rate, args.latency_seconds, work)
+        )
+    result["machine"] = describe()
+    print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
