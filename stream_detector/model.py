@@ -73,6 +73,7 @@ class OnlineModel:
             "anomaly": self.anomaly,
             "classifier": self.classifier,
             "labels_seen": self.labels_seen,
+            "calls": self._calls,  # the trees' learning schedule: part of exact resumption
         }
         return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -84,3 +85,4 @@ class OnlineModel:
         self.anomaly = state["anomaly"]
         self.classifier = state["classifier"]
         self.labels_seen = int(state["labels_seen"])
+        self._calls = int(state["calls"])

@@ -141,3 +141,12 @@ def test_config_from_env_validates() -> None:
             assert "STREAM_DETECTOR" in str(exc)
         else:
             raise AssertionError(f"{bad} accepted")
+
+
+def test_model_checkpoint_resumes_the_learning_schedule() -> None:
+    events = list(harvester("h1", T0, hours=3, per_hour=240))
+    first = Detector()
+    run(first, events[:300])
+    resumed = Detector()
+    resumed.import_model(first.export_model())
+    assert resumed.model.export() == first.model.export()
