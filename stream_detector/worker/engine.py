@@ -88,7 +88,7 @@ class Engine(Service):
             enable_idempotence=True,
             linger_ms=cfg.linger_ms,
             compression_type=None if cfg.compression == "none" else cfg.compression,
-            max_batch_size=1024 * 1024,
+            max_batch_size=512 * 1024,  # under consumers' default 1 MiB per-partition fetch
             max_request_size=cfg.max_message_bytes + _REQUEST_HEADROOM,
         )
         self._consumer = AIOKafkaConsumer(
