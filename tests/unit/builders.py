@@ -7,6 +7,10 @@ from typing import Any
 
 import orjson
 
+from stream_detector.alerts import Alert
+from stream_detector.detector import Detector
+from stream_detector.events import parse_event
+
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 DAY = 86400.0
 
@@ -110,3 +114,22 @@ def office(name: str, accounts: int, start: float, days: int) -> Iterator[dict[s
                 payment_fingerprint=f"{name}-card",
                 ip="203.0.113.9",
             )
+
+
+def run(detector: Detector, events: list[dict[str, Any]]) -> list[Alert]:
+    """Feed events through the whole per-event path (JSON bytes in), in time order."""
+    alerts: list[Alert] = []
+    for doc in sorted(events, key=lambda e: e["ts"]):
+        alerts.extend(detector.process(parse_event(orjson.dumps(doc))))
+    return alerts
+
+
+def resumed(first: Detector) -> Detector:
+    """A new detector restored from `first`'s checkpoint, as a restarted worker would be."""
+    second = Detector()
+    for account in first.take_dirty():
+        data = first.export_account(account)
+        assert data is not None
+        second.import_account(account, data)
+    second.import_model(first.export_model())
+    return second

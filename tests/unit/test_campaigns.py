@@ -2,22 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import orjson
-
-from stream_detector.alerts import Alert
 from stream_detector.detector import Detector
-from stream_detector.events import parse_event
 
-from .builders import T0, hydra, office, person
-
-
-def run(detector: Detector, events: list[dict[str, Any]]) -> list[Alert]:
-    alerts: list[Alert] = []
-    for doc in sorted(events, key=lambda e: e["ts"]):
-        alerts.extend(detector.process(parse_event(orjson.dumps(doc))))
-    return alerts
+from .builders import T0, hydra, office, person, resumed, run
 
 
 def test_hydra_cluster_is_one_campaign_naming_its_members() -> None:
@@ -53,11 +40,5 @@ def test_campaign_state_survives_a_checkpoint() -> None:
     expected = [a.alert_id for a in run(Detector(), events)]
     first = Detector()
     got = [a.alert_id for a in run(first, events[:cut])]
-    resumed = Detector()
-    for account in first.take_dirty():
-        data = first.export_account(account)
-        assert data is not None
-        resumed.import_account(account, data)
-    resumed.import_model(first.export_model())
-    got += [a.alert_id for a in run(resumed, events[cut:])]
+    got += [a.alert_id for a in run(resumed(first), events[cut:])]
     assert got == expected

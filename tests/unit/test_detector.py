@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 from itertools import pairwise
-from typing import Any
 
-import orjson
-
-from stream_detector.alerts import Alert
 from stream_detector.config import DetectorConfig
 from stream_detector.detector import Detector
-from stream_detector.events import parse_event
 from stream_detector.labels import Label
 
-from .builders import DAY, T0, event, harvester, person
-
-
-def run(detector: Detector, events: list[dict[str, Any]]) -> list[Alert]:
-    alerts: list[Alert] = []
-    for doc in sorted(events, key=lambda e: e["ts"]):
-        alerts.extend(detector.process(parse_event(orjson.dumps(doc))))
-    return alerts
+from .builders import DAY, T0, event, harvester, person, resumed, run
 
 
 def test_reasoning_harvester_reaches_critical_with_readable_reasons() -> None:
@@ -112,13 +100,7 @@ def test_state_export_import_gives_identical_decisions() -> None:
     expected = [a.alert_id for a in run(whole, events)]
     first = Detector()
     got = [a.alert_id for a in run(first, head)]
-    resumed = Detector()
-    for account in first.take_dirty():
-        data = first.export_account(account)
-        assert data is not None
-        resumed.import_account(account, data)
-    resumed.import_model(first.export_model())
-    got += [a.alert_id for a in run(resumed, tail)]
+    got += [a.alert_id for a in run(resumed(first), tail)]
     assert got == expected
 
 
@@ -147,14 +129,9 @@ def test_model_checkpoint_resumes_the_learning_schedule() -> None:
     events = list(harvester("h1", T0, hours=3, per_hour=240))
     first = Detector()
     run(first, events[:300])
-    resumed = Detector()
-    resumed.import_model(first.export_model())
-    for account in first.take_dirty():
-        data = first.export_account(account)
-        assert data is not None
-        resumed.import_account(account, data)
-    assert resumed.model._calls == first.model._calls > 0
+    second = resumed(first)
+    assert second.model._calls == first.model._calls > 0
     tail = events[300:]
-    assert [(a.alert_id, a.score) for a in run(resumed, tail)] == [
+    assert [(a.alert_id, a.score) for a in run(second, tail)] == [
         (a.alert_id, a.score) for a in run(first, tail)
     ]
