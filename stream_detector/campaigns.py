@@ -36,8 +36,12 @@ from stream_detector.state import AccountState
 GROUP_PRIOR = -8.0
 #: How much sharing each kind of key says on its own (a shared card says most).
 KEY_WEIGHT = {"pay": 1.5, "tpl": 0.5, "sys": 0.25, "net": 0.0, "cli": -0.5}
-#: Kinds of keys that tie accounts to one operator (an office or a carrier shares the others).
+#: Kinds of keys that tie accounts to one operator (an office or a carrier shares the others):
+#: a group of such a key may start and merge campaigns.
 STRONG_KINDS = frozenset(("pay", "tpl"))
+#: Kinds of keys that admit an account to a campaign on their own; through any other key
+#: (a popular template, a prefix, a client) an account must share a second key with it.
+ALONE_KINDS = frozenset(("pay",))
 #: Members of one key group remembered (the count goes on beyond it).
 MAX_GROUP_MEMBERS = 5000
 #: Members sampled when a group is evaluated.
@@ -255,10 +259,10 @@ class CampaignLinker:
         """Put a candidate group into a campaign.
 
         A *strong* group (a shared card or template, or a group suspicious on its own) may
-        start a campaign, merge the campaigns it bridges, and bring in all its harvest-like
-        members. A weak one (a shared network prefix or client, merely a candidate) only
-        extends an existing campaign, and only with accounts tied to it by another key too:
-        a CGNAT neighbour of a campaign account is not drawn in.
+        start a campaign and merge the campaigns it bridges; a weak one (a shared network
+        prefix or client, merely a candidate) only extends an existing campaign. Members are
+        admitted if harvest-like and tied by a shared card, or by two of the campaign's keys:
+        a CGNAT neighbour or a newcomer who happens to use a popular template is not drawn in.
         """
         kind = key_kind(group.key)
         strong = kind in STRONG_KINDS or group.logit >= self.suspicious_logit
@@ -287,7 +291,7 @@ class CampaignLinker:
             state = self._lookup(member)
             if state is None or not harvest_like(state, now):
                 continue
-            if strong or self._tied(member, campaign, group.key):
+            if kind in ALONE_KINDS or self._tied(member, campaign, group.key):
                 campaign.members[member] = None
                 self.campaign_of[member] = campaign.campaign_id
         self._rescore(campaign, now)
