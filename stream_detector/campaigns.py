@@ -266,9 +266,12 @@ class CampaignLinker:
         """
         kind = key_kind(group.key)
         strong = kind in STRONG_KINDS or group.logit >= self.suspicious_logit
+        # Members joined since the last look, and a bounded sample of the latest ones (an
+        # account may have become harvest-like, or tied by a second key, since).
         fresh = list(islice(group.members, group.attached, None))
         group.attached += len(fresh)
-        found = dict.fromkeys(c for m in fresh if (c := self.campaign_of.get(m)) is not None)
+        considered = list(dict.fromkeys((*fresh, *latest(group.members))))
+        found = dict.fromkeys(c for m in considered if (c := self.campaign_of.get(m)) is not None)
         if group.campaign is not None:
             found = {group.campaign: None, **found}
         ids = [c for c in found if c in self.campaigns]
@@ -280,20 +283,25 @@ class CampaignLinker:
                         self._merge(campaign, self.campaigns.pop(other_id))
         elif strong:
             campaign = Campaign(campaign_id_for(group.key), now)
-            self.campaigns[campaign.campaign_id] = campaign
         else:
             return None
-        group.campaign = campaign.campaign_id
         campaign.keys[group.key] = None
-        for member in fresh:
-            if member in campaign.members:
-                continue
-            state = self._lookup(member)
-            if state is None or not harvest_like(state, now):
-                continue
-            if kind in ALONE_KINDS or self._tied(member, campaign, group.key):
-                campaign.members[member] = None
-                self.campaign_of[member] = campaign.campaign_id
+        admitted = [
+            member
+            for member in considered
+            if member not in campaign.members
+            and (state := self._lookup(member)) is not None
+            and harvest_like(state, now)
+            and (kind in ALONE_KINDS or self._tied(member, campaign, group.key))
+        ]
+        if not campaign.members and not admitted:
+            del campaign.keys[group.key]
+            return None  # nobody it could name: no campaign (yet)
+        self.campaigns[campaign.campaign_id] = campaign
+        group.campaign = campaign.campaign_id
+        for member in admitted:
+            campaign.members[member] = None
+            self.campaign_of[member] = campaign.campaign_id
         self._rescore(campaign, now)
         return campaign
 
