@@ -393,6 +393,43 @@ async def read_alerts(
         await consumer.stop()
 
 
+def throughput(
+    bootstrap: str,
+    messages: list[tuple[bytes, bytes]],
+    valid: int,
+    args: argparse.Namespace,
+    work: Path,
+    result: dict[str, Any],
+) -> None:
+    """Figures 1, 2, 3, 5 and 6 into `result`."""
+    topic = f"bench-{uuid.uuid4().hex[:8]}-calls"
+    asyncio.run(create_topic(bootstrap, topic, args.partitions))
+    seconds = asyncio.run(produce_all(bootstrap, topic, messages, args.partitions))
+    print(f"produced in {seconds:.1f} s", file=sys.stderr)
+    raw = [asyncio.run(raw_loop(bootstrap, topic, args.partitions, len(messages)))]
+    print(f"raw loop: {raw[0]:,.0f} events/s", file=sys.stderr)
+    one, changelog = run_workers(bootstrap, topic, 1, valid, work)
+    print(f"one worker: {one:,.0f} events/s", file=sys.stderr)
+    state_bytes = asyncio.run(topic_bytes(bootstrap, changelog))
+    if not args.skip_two:
+        two, _ = run_workers(bootstrap, topic, 2, valid, work)
+        print(f"two workers: {two:,.0f} events/s", file=sys.stderr)
+        result["two_workers_events_per_s"] = round(two)
+        result["two_vs_one"] = round(two / one, 2)
+    raw.append(asyncio.run(raw_loop(bootstrap, topic, args.partitions, len(messages))))
+    best = max(raw)
+    core = core_only(messages, args.partitions)
+    print(f"core alone: {core:,.0f} events/s", file=sys.stderr)
+    result.update(
+        raw_events_per_s=round(best),
+        core_alone_events_per_s=round(core),
+        one_worker_events_per_s=round(one),
+        ratio_one_worker_to_raw=round(one / best, 3),
+        ratio_one_worker_to_core=round(one / core, 3),
+        changelog_bytes_per_event=round(state_bytes / len(messages), 1),
+    )
+
+
 # --- main -------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
@@ -407,6 +444,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=int, default=5000, help="events/s of the latency run")
     parser.add_argument("--latency-seconds", type=float, default=30.0)
     parser.add_argument("--skip-two", action="store_true", help="skip the two-worker run")
+    parser.add_argument(
+        "--latency-only", action="store_true", help="only the latency run (e.g. at other rates)"
+    )
     args = parser.parse_args(argv)
 
     messages = load_input(args.events, args.accounts)
@@ -417,32 +457,8 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {"events": len(messages), "accounts": accounts}
     with broker(args.bootstrap) as bootstrap, tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        topic = f"bench-{uuid.uuid4().hex[:8]}-calls"
-        asyncio.run(create_topic(bootstrap, topic, args.partitions))
-        seconds = asyncio.run(produce_all(bootstrap, topic, messages, args.partitions))
-        print(f"produced in {seconds:.1f} s", file=sys.stderr)
-        raw = [asyncio.run(raw_loop(bootstrap, topic, args.partitions, len(messages)))]
-        print(f"raw loop: {raw[0]:,.0f} events/s", file=sys.stderr)
-        one, changelog = run_workers(bootstrap, topic, 1, valid, work)
-        print(f"one worker: {one:,.0f} events/s", file=sys.stderr)
-        state_bytes = asyncio.run(topic_bytes(bootstrap, changelog))
-        if not args.skip_two:
-            two, _ = run_workers(bootstrap, topic, 2, valid, work)
-            print(f"two workers: {two:,.0f} events/s", file=sys.stderr)
-            result["two_workers_events_per_s"] = round(two)
-            result["two_vs_one"] = round(two / one, 2)
-        raw.append(asyncio.run(raw_loop(bootstrap, topic, args.partitions, len(messages))))
-        best = max(raw)
-        core = core_only(messages, args.partitions)
-        print(f"core alone: {core:,.0f} events/s", file=sys.stderr)
-        result.update(
-            raw_events_per_s=round(best),
-            core_alone_events_per_s=round(core),
-            one_worker_events_per_s=round(one),
-            ratio_one_worker_to_raw=round(one / best, 3),
-            ratio_one_worker_to_core=round(one / core, 3),
-            changelog_bytes_per_event=round(state_bytes / len(messages), 1),
-        )
+        if not args.latency_only:
+            throughput(bootstrap, messages, valid, args, work, result)
         result["latency"] = asyncio.run(
             latency(bootstrap, messages, args.partitions, args.rate, args.latency_seconds, work)
         )

@@ -72,7 +72,9 @@ class Engine(Service):
         self._active = asyncio.Event()
         self._clients_ready = asyncio.Event()
         self._pending: list[asyncio.Future[Any]] = []
-        self._next_flush = 0.0
+        #: When each partition is next written behind: staggered over the commit interval,
+        #: so that the loop pauses for one partition's flush at a time, not all of them.
+        self._due: dict[int, float] = {}
         self._stats: dict[int, tuple[int, int]] = {}
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -153,9 +155,13 @@ class Engine(Service):
                 )
             await self._assign()
             self._update_gauges()
+            self._due = {}
             if self.partitions:
                 self._active.set()
-                self._next_flush = time.monotonic() + self.config.commit_interval_s
+                interval = self.config.commit_interval_s
+                now = time.monotonic()
+                owned = sorted(self.partitions)
+                self._due = {p: now + interval * (i + 1) / len(owned) for i, p in enumerate(owned)}
             health.set_ready(True)
             log.info("processing", extra={"partitions": sorted(self.partitions)})
 
@@ -214,8 +220,10 @@ class Engine(Service):
                         await self._process(tp.partition, records)
                     else:
                         self._labels(tp.partition, records)
-                if time.monotonic() >= self._next_flush:
-                    await self._flush()
+                now = time.monotonic()
+                due = [p for p, at in self._due.items() if at <= now]
+                if due:
+                    await self._flush(due)
                     self._update_gauges()
 
     async def _process(self, partition: int, records: list[Any]) -> None:
@@ -304,9 +312,15 @@ class Engine(Service):
                 metrics.set_consumer_lag(topic, p, high - state.next_offset)
 
     # --- write-behind -----------------------------------------------------------------------
-    async def _flush(self) -> None:
-        """Alerts durable, then each changed partition's dirty accounts and checkpoint."""
-        self._next_flush = time.monotonic() + self.config.commit_interval_s
+    async def _flush(self, partitions: list[int] | None = None) -> None:
+        """Alerts durable, then each changed partition's dirty accounts, shared state and
+        checkpoint (`partitions`: only those, else all)."""
+        chosen = sorted(
+            self.partitions if partitions is None else set(partitions) & set(self.partitions)
+        )
+        interval = self.config.commit_interval_s
+        for p in chosen:
+            self._due[p] = time.monotonic() + interval
         producer, consumer = self._producer, self._consumer
         assert producer is not None and consumer is not None
         started = time.perf_counter()
@@ -316,15 +330,16 @@ class Engine(Service):
         written: list[tuple[PartitionState, int, list[tuple[bytes, bytes | None]], Any]] = []
         accounts = 0
         topic = self.config.changelog_topic
-        for p, state in self.partitions.items():
+        for p in chosen:
+            state = self.partitions[p]
             if not state.changed and state.committed_offset is not None:
                 continue
             if state.next_offset is None:
                 tp = TopicPartition(self.config.topic_events, p)
                 state.next_offset = await consumer.position(tp)
             offset = state.next_offset
-            records = state.flush_records()
-            accounts += len(records) - 1
+            records, flushed = state.flush_records()
+            accounts += flushed
             futures = await self._send_records(producer, topic, p, records)
             written.append((state, offset, records, futures))
         if not written:

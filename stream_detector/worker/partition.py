@@ -166,9 +166,10 @@ class PartitionState:
     def knows(self, account_id: str) -> bool:
         return self.detector.export_account(account_id) is not None
 
-    def flush_records(self) -> list[tuple[bytes, bytes | None]]:
+    def flush_records(self) -> tuple[list[tuple[bytes, bytes | None]], int]:
         """Dirty accounts (None = expired: a tombstone), the shared state in the slot the
-        last checkpoint does not use, then the checkpoint: the commit point.
+        last checkpoint does not use, then the checkpoint: the commit point. Returns the
+        records and how many are accounts.
 
         `next_offset` must be known. Marks the partition clean; the engine sets
         `committed_offset` once the records are durable.
@@ -182,6 +183,7 @@ class PartitionState:
             snapshot = detector.export_account(account_id)
             value = None if snapshot is None else encode_account(offset, snapshot)
             out.append((account_key(p, account_id), value))
+        accounts = len(out)
         shared = detector.export_model()
         self._slot = 1 - self._slot
         parts = chunked(shared)
@@ -191,4 +193,4 @@ class PartitionState:
         checkpoint = Checkpoint(offset, dict(self.labels), self._slot, len(parts), digest(shared))
         out.append((checkpoint_key(p), checkpoint.encode()))
         self.changed = False
-        return out
+        return out, accounts
