@@ -48,8 +48,11 @@ MAX_GROUP_MEMBERS = 5000
 SAMPLE_MEMBERS = 256
 #: Keys seen with one account only, remembered until a second account shares them.
 MAX_PENDING_KEYS = 500_000
-#: Re-evaluate a group after this many member updates even if it did not grow.
+#: Re-evaluate a group after this many member updates even if it did not grow...
 REEVALUATE_EVERY = 64
+#: ... or when a member updates and this much event time has passed (low-and-slow groups
+#: grow their evidence with time more than with members).
+REEVALUATE_AFTER_S = 600.0
 #: Groups smaller than this are not evaluated.
 MIN_MEMBERS = 3
 
@@ -130,6 +133,7 @@ class KeyGroup:
     members: dict[str, None] = field(default_factory=dict)  # an ordered set, capped
     total: int = 0
     updates: int = 0
+    evaluated_ts: float = 0.0
     attached: int = 0  # members already considered for its campaign
     next_size: int = MIN_MEMBERS
     logit: float = GROUP_PRIOR
@@ -221,7 +225,11 @@ class CampaignLinker:
             self._join(group, account_id)
             group.updates += 1
             if group.total >= group.next_size or (
-                group.total >= MIN_MEMBERS and group.updates % REEVALUATE_EVERY == 0
+                group.total >= MIN_MEMBERS
+                and (
+                    group.updates % REEVALUATE_EVERY == 0
+                    or now - group.evaluated_ts >= REEVALUATE_AFTER_S
+                )
             ):
                 campaign = self._evaluate(group, now)
                 if campaign is not None and campaign not in changed:
@@ -243,6 +251,7 @@ class CampaignLinker:
             group.members[account_id] = None
 
     def _evaluate(self, group: KeyGroup, now: float) -> Campaign | None:
+        group.evaluated_ts = now
         while group.next_size <= group.total:
             group.next_size = max(group.next_size + 1, int(group.next_size * 1.5))
         sample = latest(group.members)
