@@ -192,12 +192,6 @@ async def test_broker_restart_mid_stream(
     check_alerts(alerts_by_id(await read_topic(kafka_bootstrap, dep.alerts)), expected)
 
 
-@pytest.mark.xfail(
-    reason="core: OnlineModel.export() omits its learn-schedule counter (_calls), so a detector "
-    "restored from a checkpoint re-scores some accounts differently (same alert_id, other score); "
-    "the worker's checkpoint is exact otherwise",
-    strict=False,
-)
 async def test_two_workers_share_partitions_and_survive_one_leaving(
     kafka_bootstrap: str, topic_suffix: str, start_worker: StartWorker, sim_lines: list[bytes]
 ) -> None:
