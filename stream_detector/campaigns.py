@@ -53,6 +53,8 @@ REEVALUATE_EVERY = 64
 #: ... or when a member updates and this much event time has passed (low-and-slow groups
 #: grow their evidence with time more than with members).
 REEVALUATE_AFTER_S = 600.0
+#: A campaign is re-scored when it grows by a quarter, gains a key, or after this much time.
+RESCORE_CAMPAIGN_AFTER_S = 300.0
 #: Groups smaller than this are not evaluated.
 MIN_MEMBERS = 3
 
@@ -152,6 +154,10 @@ class Campaign:
     logit: float = GROUP_PRIOR
     terms: list[Term] = field(default_factory=list)
     policy: list[Any] = field(default_factory=list)
+    #: When the campaign was last scored, and its members and keys then.
+    scored_ts: float = 0.0
+    scored_size: int = 0
+    scored_keys: int = 0
     #: Severity level members were last alerted at, and how many members had been by then.
     member_level: int = 0
     members_alerted: int = 0
@@ -311,7 +317,12 @@ class CampaignLinker:
         for member in admitted:
             campaign.members[member] = None
             self.campaign_of[member] = campaign.campaign_id
-        self._rescore(campaign, now)
+        if (
+            len(campaign.members) * 4 >= campaign.scored_size * 5
+            or len(campaign.keys) > campaign.scored_keys
+            or now - campaign.scored_ts >= RESCORE_CAMPAIGN_AFTER_S
+        ):
+            self._rescore(campaign, now)
         return campaign
 
     def _merge(self, into: Campaign, other: Campaign) -> None:
@@ -326,6 +337,9 @@ class CampaignLinker:
     def _rescore(self, campaign: Campaign, now: float) -> None:
         """Score the campaign as one actor: all its harvest-like members over all its keys,
         more suspicious the more kinds of keys tie them together."""
+        campaign.scored_ts = now
+        campaign.scored_size = len(campaign.members)
+        campaign.scored_keys = len(campaign.keys)
         states = [s for s in map(self._lookup, latest(campaign.members)) if s is not None]
         kinds = {key_kind(key) for key in campaign.keys}
         strongest = max(kinds, key=KEY_WEIGHT.__getitem__)
