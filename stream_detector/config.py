@@ -7,10 +7,9 @@ raised at start-up, never a silent fallback.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from itertools import pairwise
 
 ENV_PREFIX = "STREAM_DETECTOR_"
@@ -54,8 +53,6 @@ class DetectorConfig:
     labels_for_full_weight: int = 50
     #: Accounts named in one cluster alert (the total is always given).
     max_alert_accounts: int = 50
-    #: Extra fields, e.g. for drivers; not used by the core.
-    extra: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         if self.allowed_lateness_s < 0 or self.idle_expiry_s <= 0 or self.cooldown_s < 0:
@@ -77,8 +74,6 @@ class DetectorConfig:
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
         for spec in fields(cls):
-            if spec.name == "extra":
-                continue
             name = ENV_PREFIX + spec.name.upper()
             raw = env.get(name)
             if raw is None or raw == "":
@@ -92,7 +87,3 @@ class DetectorConfig:
             return cls(**values)  # type: ignore[arg-type]
         except ConfigError as exc:
             raise ConfigError(f"{exc} (from STREAM_DETECTOR_* environment)") from None
-
-    def replace(self, **changes: object) -> DetectorConfig:
-        """A copy with some settings changed (validated again)."""
-        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

@@ -32,6 +32,3 @@ class Deduplicator:
             self._started = ts
         current.add(digest)
         return False
-
-    def __len__(self) -> int:
-        return len(self._current) + len(self._previous)

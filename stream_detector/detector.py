@@ -93,7 +93,7 @@ class Detector:
         return self.process_features(ff.derive(event))
 
     def process_features(self, f: ff.EventFeatures) -> list[Alert]:
-        """Same as `process`, for features derived upstream (the worker's ingest stage)."""
+        """The per-event path once the prompt and IP are reduced to features (`ff.derive`)."""
         stats = self.stats
         if self._dedupe.seen(f.event_digest, f.ts):
             stats.duplicates += 1

@@ -1,9 +1,8 @@
 """Per-event features: everything the core needs from one API call, in a few small numbers.
 
-`derive` runs once per event at ingest. It reads the prompt and the IP and throws them away:
-what leaves is a compact record (fingerprints, flags, counts, coarse link keys) that is safe to
-ship between processes and to keep in state. The Kafka worker computes it in its ingest stage
-and sends it on; `replay` computes it inline. Both then feed the same `Detector`.
+`derive` runs once per event, inside `Detector.process` (for `replay` and the Kafka worker
+alike). It reads the prompt and the IP and throws them away: what leaves is a compact record
+(fingerprints, flags, counts, coarse link keys) that is safe to keep in state.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ import re
 import sys
 import zlib
 from functools import lru_cache
-from typing import Any
 
 from stream_detector.events import Event
 from stream_detector.prompts import prompt_features
@@ -88,7 +86,7 @@ def request_shape(
 
 
 class EventFeatures:
-    """What the detector keeps of one event. Field order is the wire format (`to_list`)."""
+    """What the detector keeps of one event."""
 
     __slots__ = (
         "account_id",
@@ -110,7 +108,6 @@ class EventFeatures:
         "tail_fp",
         "ts",
     )
-    _FIELDS = __slots__
 
     account_id: str
     asn: int
@@ -130,18 +127,6 @@ class EventFeatures:
     system: str | None
     tail_fp: int
     ts: float
-
-    def to_list(self) -> list[Any]:
-        """Plain values in slot order, for JSON/orjson transport between processes."""
-        return [getattr(self, name) for name in self._FIELDS]
-
-    @classmethod
-    def from_list(cls, values: list[Any]) -> EventFeatures:
-        """Inverse of `to_list`."""
-        feats = cls.__new__(cls)
-        for name, value in zip(cls._FIELDS, values, strict=True):
-            setattr(feats, name, value)
-        return feats
 
 
 def derive(event: Event) -> EventFeatures:

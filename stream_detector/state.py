@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -274,6 +273,3 @@ class AccountStore:
 
     def __len__(self) -> int:
         return len(self._accounts)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._accounts)
