@@ -35,6 +35,10 @@ CANDIDATE_MARGIN = 3.5
 SHARED_STATE_VERSION = 2
 #: Scores kept for `take_scores` between two calls (a driver that never asks keeps no more).
 MAX_PENDING_SCORES = 10_000
+#: A busy account is re-scored once its new events reach 1/2**RESCORE_SHIFT of its total (and
+#: at least `rescore_every`): evidence that is already large moves slowly, and the hourly
+#: re-score below still catches a change of behaviour.
+RESCORE_SHIFT = 3
 #: Expire idle accounts every this many events (amortised; expiry is O(expired)).
 EXPIRY_EVERY = 4096
 
@@ -122,11 +126,11 @@ class Detector:
         self._since_expiry += 1
         if self._since_expiry >= EXPIRY_EVERY:
             self._expire()
-        # Re-score when the evidence has moved: every few events, early in an account's life,
-        # and when an hour boundary passes for an account with some new activity.
+        # Re-score when the evidence has moved: by a fraction of itself, early in an account's
+        # life, and when an hour boundary passes for an account with some new activity.
         fresh = state.n - state.scored_n
         if (
-            fresh >= self.config.rescore_every
+            (fresh >= self.config.rescore_every and fresh << RESCORE_SHIFT >= state.n)
             or state.n in (4, 8)
             or (fresh >= 4 and int(ts // HOUR) != state.scored_hour)
         ):
