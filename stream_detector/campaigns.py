@@ -39,8 +39,9 @@ KEY_WEIGHT = {"pay": 1.5, "tpl": 0.5, "sys": 0.25, "net": 0.0, "cli": -0.5}
 #: Kinds of keys that tie accounts to one operator (an office or a carrier shares the others):
 #: a group of such a key may start and merge campaigns.
 STRONG_KINDS = frozenset(("pay", "tpl"))
-#: Kinds of keys that admit an account to a campaign on their own; through any other key
-#: (a popular template, a prefix, a client) an account must share a second key with it.
+#: Kinds of keys that admit an unvouched account to a campaign on their own; through any other
+#: key (a popular template, a prefix, a client) a harvest-like account must share a second key
+#: with it, one of the two strong.
 ALONE_KINDS = frozenset(("pay",))
 #: Members of one key group remembered (the count goes on beyond it).
 MAX_GROUP_MEMBERS = 5000
@@ -55,6 +56,8 @@ REEVALUATE_EVERY = 64
 REEVALUATE_AFTER_S = 600.0
 #: A campaign is re-scored when it grows by a quarter, gains a key, or after this much time.
 RESCORE_CAMPAIGN_AFTER_S = 300.0
+#: Output tokens that count as one call of group volume (a typical chat answer).
+OUTPUT_PER_CALL = 400.0
 #: Groups smaller than this are not evaluated.
 MIN_MEMBERS = 3
 
@@ -111,15 +114,22 @@ def link_keys(f: ff.EventFeatures, state: AccountState) -> list[int]:
     return keys
 
 
-def harvest_like(state: AccountState, now: float) -> bool:
-    """Whether an account's own traffic looks like harvesting (if weakly): reasoning asked
-    for or one capability dominating, substantial answers, a young or unknown account and no
-    verified organization. Only such accounts are drawn into a campaign through a shared key."""
+def unvouched(state: AccountState, now: float) -> bool:
+    """A young or unknown account with no verified organization and substantial answers: what
+    a card shared with a campaign is enough to draw in."""
     n = state.n
     if not n or state.has_org or state.out_tokens < 250 * n:
         return False
-    if state.created_ts is not None and now - state.created_ts > 30 * DAY:
+    return state.created_ts is None or now - state.created_ts <= 30 * DAY
+
+
+def harvest_like(state: AccountState, now: float) -> bool:
+    """Whether an account's own traffic looks like harvesting (if weakly): `unvouched`, and
+    reasoning asked for or one capability dominating. Only such accounts are drawn into a
+    campaign through a shared key other than a card."""
+    if not unvouched(state, now):
         return False
+    n = state.n
     c = state.counts
     if max(c[_I_ELICIT], c[_I_THINKING]) * 10 >= 3 * n or c[_I_AGENTIC] * 10 >= 7 * n:
         return True
@@ -276,8 +286,9 @@ class CampaignLinker:
         A *strong* group (a shared card or template, or a group suspicious on its own) may
         start a campaign and merge the campaigns it bridges; a weak one (a shared network
         prefix or client, merely a candidate) only extends an existing campaign. Members are
-        admitted if harvest-like and tied by a shared card, or by two of the campaign's keys:
-        a CGNAT neighbour or a newcomer who happens to use a popular template is not drawn in.
+        admitted if unvouched and tied by a shared card, or harvest-like and tied by two of the
+        campaign's keys, one a card or template: a CGNAT neighbour on a popular SDK, or a
+        newcomer who happens to use a popular template, is not drawn in.
         """
         kind = key_kind(group.key)
         strong = kind in STRONG_KINDS or group.logit >= self.suspicious_logit
@@ -306,8 +317,13 @@ class CampaignLinker:
             for member in considered
             if member not in campaign.members
             and (state := self._lookup(member)) is not None
-            and harvest_like(state, now)
-            and (kind in ALONE_KINDS or self._tied(member, campaign, group.key))
+            and (
+                # A card shared with a campaign is tie enough without the member's own traffic
+                # giving it away: a reseller passes its customers' chat through between harvests.
+                unvouched(state, now)
+                if kind in ALONE_KINDS
+                else harvest_like(state, now) and self._tied(member, campaign, group.key)
+            )
         ]
         if not campaign.members and not admitted:
             del campaign.keys[group.key]
@@ -355,10 +371,17 @@ class CampaignLinker:
             campaign.logit += bonus
 
     def _tied(self, account_id: str, campaign: Campaign, besides: int) -> bool:
-        """Whether the account shares another of the campaign's keys."""
+        """Whether the account shares another of the campaign's keys, one of the two (this
+        one or `besides`) a strong kind."""
+        strong = key_kind(besides) in STRONG_KINDS
         for key in campaign.keys:
             group = self._groups.get(key)
-            if key != besides and group is not None and account_id in group.members:
+            if (
+                key != besides
+                and (strong or key_kind(key) in STRONG_KINDS)
+                and group is not None
+                and account_id in group.members
+            ):
                 return True
         return False
 
@@ -374,6 +397,7 @@ def assess_group(
     out = 0
     fresh = org = 0
     rate = 0.0
+    out_rate = 0.0  # output tokens per hour: what a harvest is after, however many calls
     hod = 0
     rates: list[float] = []
     first = min(s.first_ts for s in states)
@@ -392,6 +416,7 @@ def assess_group(
         org += s.has_org
         r = s.hourly_rate(now)
         rate += r
+        out_rate += r * s.out_tokens / (s.n or 1)
         rates.append(s.n)
         hod |= s.hod_mask
     terms: list[Term] = []
@@ -404,13 +429,10 @@ def assess_group(
     if kind == "pay":
         weight = _clamp(weight + 0.5 * math.log2(max(per_key, 1.0) / 3.0), weight, 2.5)
     add((f"shared_{kind}", per_key, weight))
-    add(
-        (
-            "group_volume",
-            rate * scale,
-            _clamp(0.8 * math.log2(max(rate * scale, 0.1) / 100.0), -1.5, 2.5),
-        )
-    )
+    # Volume in calls, or in long answers (a call of OUTPUT_PER_CALL tokens counting as one):
+    # low-and-slow networks keep the calls few and make every answer count.
+    volume = max(rate, out_rate / OUTPUT_PER_CALL) * scale
+    add(("group_volume", volume, _clamp(0.8 * math.log2(max(volume, 0.1) / 100.0), -1.5, 2.5)))
     elicit = counts[_I_ELICIT] / n
     add(("group_reasoning_elicitation", elicit, 3.0 * elicit))
     out_mean = out / n

