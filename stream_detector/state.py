@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import math
 from array import array
-from typing import Any
+from collections.abc import MutableSequence
+from typing import TYPE_CHECKING, Any, Self
 
 import orjson
 
 from stream_detector.features import N_FLAGS, EventFeatures
+from stream_detector.native import native_module
 
 #: Indices of the set bits of every flag word (flags are < 2**N_FLAGS).
 _BIT_INDICES = tuple(
@@ -32,8 +34,132 @@ SIZE = TAIL + 4
 HOUR = 3600.0
 
 
-class AccountState:
-    """Everything the detector remembers about one account."""
+class StateReads:
+    """The read side of an account's state (windows, snapshot), shared by the reference and
+    the native class: only the per-event write path (`apply`) exists twice."""
+
+    if TYPE_CHECKING:  # the fields both implementations have (mypy checks them, not slots)
+        counts: MutableSequence[int]
+        created_ts: float | None
+        first_ts: float
+        last_ts: float
+        gap_m2: float
+        gap_mean: float
+        gap_n: int
+        has_org: bool
+        hod_mask: int
+        in_tokens: int
+        out_tokens: int
+        n: int
+        ring_hour: int
+        scored_hour: int
+        scored_n: int
+        policy: list[Any]
+
+        def __init__(self, ts: float) -> None: ...
+
+        def apply(self, f: EventFeatures, flags: int) -> None: ...
+
+    else:
+        __slots__ = ()
+
+    # --- windows -------------------------------------------------------------------------
+    def events_24h(self, now: float) -> int:
+        """Events in the sliding 24 h window ending at event time `now`."""
+        stale = int(now // HOUR) - self.ring_hour
+        if stale <= 0:
+            return sum(self.counts[RING:HEAD])
+        if stale >= 24:
+            return 0
+        counts = self.counts
+        return sum(
+            counts[RING + h % 24] for h in range(self.ring_hour - 23 + stale, self.ring_hour + 1)
+        )
+
+    def hourly_rate(self, now: float) -> float:
+        """Calls per hour over the day window, a young account's span counting as >= 1 h."""
+        span_h = (self.last_ts - self.first_ts) / HOUR
+        return self.events_24h(now) / min(max(span_h, 1.0), 24.0)
+
+    def recent_rate(self, now: float) -> float:
+        """Calls per hour over the last three hours (to notice a change of pace)."""
+        hour = int(now // HOUR)
+        if hour - self.ring_hour >= 3:
+            return 0.0
+        counts = self.counts
+        return sum(counts[RING + h % 24] for h in range(hour - 2, self.ring_hour + 1)) / 3.0
+
+    def active_hours_24h(self) -> int:
+        """Hours with at least one event among the 24 ending at the newest event."""
+        return 24 - self.counts[RING:HEAD].count(0)
+
+    def top_template(self) -> tuple[int, int, int, int]:
+        """(head fingerprint, its count, tail fingerprint, its count) of the leading template."""
+        c = self.counts
+        return c[HEAD], c[HEAD + 1], c[TAIL], c[TAIL + 1]
+
+    def gap_std(self) -> float:
+        """Standard deviation of log10 inter-arrival gaps (low = machine-regular)."""
+        return math.sqrt(self.gap_m2 / (self.gap_n - 1)) if self.gap_n > 1 else 0.0
+
+    # --- persistence ---------------------------------------------------------------------
+    def export(self) -> bytes:
+        """A versioned, compact snapshot (JSON array) for changelogs and checkpoints."""
+        return orjson.dumps(
+            [
+                STATE_VERSION,
+                self.first_ts,
+                self.last_ts,
+                self.created_ts,
+                self.has_org,
+                self.n,
+                self.in_tokens,
+                self.out_tokens,
+                list(self.counts),
+                self.ring_hour,
+                self.hod_mask,
+                self.gap_n,
+                self.gap_mean,
+                self.gap_m2,
+                self.scored_n,
+                self.scored_hour,
+                self.policy,
+            ]
+        )
+
+    @classmethod
+    def restore(cls, data: bytes) -> Self:
+        """Inverse of `export`; raises ValueError on an unknown version."""
+        values = orjson.loads(data)
+        if not isinstance(values, list) or not values or values[0] != STATE_VERSION:
+            raise ValueError(f"unknown account state format: {str(values)[:40]}")
+        state = cls(0.0)
+        (
+            _,
+            state.first_ts,
+            state.last_ts,
+            state.created_ts,
+            state.has_org,
+            state.n,
+            state.in_tokens,
+            state.out_tokens,
+            counts,
+            state.ring_hour,
+            state.hod_mask,
+            state.gap_n,
+            state.gap_mean,
+            state.gap_m2,
+            state.scored_n,
+            state.scored_hour,
+            state.policy,
+        ) = values
+        state.counts = array("I", counts)
+        return state
+
+
+class PyAccountState(StateReads):
+    """Everything the detector remembers about one account: the pure-Python reference (the
+    native `AccountStateCore` has the same fields and `apply`)."""
 
     __slots__ = (
         "counts",
@@ -122,101 +248,8 @@ class AccountState:
             counts[RING + h % 24] = 0
         self.ring_hour = hour
 
-    # --- windows -------------------------------------------------------------------------
-    def events_24h(self, now: float) -> int:
-        """Events in the sliding 24 h window ending at event time `now`."""
-        stale = int(now // HOUR) - self.ring_hour
-        if stale <= 0:
-            return sum(self.counts[RING:HEAD])
-        if stale >= 24:
-            return 0
-        counts = self.counts
-        return sum(
-            counts[RING + h % 24] for h in range(self.ring_hour - 23 + stale, self.ring_hour + 1)
-        )
 
-    def hourly_rate(self, now: float) -> float:
-        """Calls per hour over the day window, a young account's span counting as >= 1 h."""
-        span_h = (self.last_ts - self.first_ts) / HOUR
-        return self.events_24h(now) / min(max(span_h, 1.0), 24.0)
-
-    def recent_rate(self, now: float) -> float:
-        """Calls per hour over the last three hours (to notice a change of pace)."""
-        hour = int(now // HOUR)
-        if hour - self.ring_hour >= 3:
-            return 0.0
-        counts = self.counts
-        return sum(counts[RING + h % 24] for h in range(hour - 2, self.ring_hour + 1)) / 3.0
-
-    def active_hours_24h(self) -> int:
-        """Hours with at least one event among the 24 ending at the newest event."""
-        return 24 - self.counts[RING:HEAD].count(0)
-
-    def top_template(self) -> tuple[int, int, int, int]:
-        """(head fingerprint, its count, tail fingerprint, its count) of the leading template."""
-        c = self.counts
-        return c[HEAD], c[HEAD + 1], c[TAIL], c[TAIL + 1]
-
-    def gap_std(self) -> float:
-        """Standard deviation of log10 inter-arrival gaps (low = machine-regular)."""
-        return math.sqrt(self.gap_m2 / (self.gap_n - 1)) if self.gap_n > 1 else 0.0
-
-    # --- persistence ---------------------------------------------------------------------
-    def export(self) -> bytes:
-        """A versioned, compact snapshot (JSON array) for changelogs and checkpoints."""
-        return orjson.dumps(
-            [
-                STATE_VERSION,
-                self.first_ts,
-                self.last_ts,
-                self.created_ts,
-                self.has_org,
-                self.n,
-                self.in_tokens,
-                self.out_tokens,
-                self.counts.tolist(),
-                self.ring_hour,
-                self.hod_mask,
-                self.gap_n,
-                self.gap_mean,
-                self.gap_m2,
-                self.scored_n,
-                self.scored_hour,
-                self.policy,
-            ]
-        )
-
-    @classmethod
-    def restore(cls, data: bytes) -> AccountState:
-        """Inverse of `export`; raises ValueError on an unknown version."""
-        values = orjson.loads(data)
-        if not isinstance(values, list) or not values or values[0] != STATE_VERSION:
-            raise ValueError(f"unknown account state format: {str(values)[:40]}")
-        state = cls.__new__(cls)
-        (
-            _,
-            state.first_ts,
-            state.last_ts,
-            state.created_ts,
-            state.has_org,
-            state.n,
-            state.in_tokens,
-            state.out_tokens,
-            counts,
-            state.ring_hour,
-            state.hod_mask,
-            state.gap_n,
-            state.gap_mean,
-            state.gap_m2,
-            state.scored_n,
-            state.scored_hour,
-            state.policy,
-        ) = values
-        state.counts = array("I", counts)
-        return state
-
-
-def _heavy_hitter(c: array[int], i: int, fp: int) -> None:
+def _heavy_hitter(c: MutableSequence[int], i: int, fp: int) -> None:
     """One Misra-Gries step with two counters at c[i:i+4] = [fp1, n1, fp2, n2]: keeps any
     fingerprint above 1/3 of the stream."""
     if c[i] == fp:
@@ -230,6 +263,27 @@ def _heavy_hitter(c: array[int], i: int, fp: int) -> None:
     else:
         c[i + 1] -= 1
         c[i + 3] -= 1
+
+
+def _native_class() -> type[StateReads] | None:
+    """The native state class with the shared read side, if the extension is there."""
+    native = native_module()
+    if native is None or not hasattr(native, "AccountStateCore"):
+        return None
+    if native.STATE_LAYOUT != (N_FLAGS, RING, HEAD, TAIL, SIZE):
+        raise RuntimeError("stream_detector._native has another state layout: rebuild it")
+
+    class NativeAccountState(native.AccountStateCore, StateReads):  # type: ignore[name-defined]
+        __slots__ = ()
+
+    return NativeAccountState
+
+
+if TYPE_CHECKING:
+    AccountState = StateReads
+else:
+    #: The class the detector uses: native when built, else the reference.
+    AccountState = _native_class() or PyAccountState
 
 
 class AccountStore:

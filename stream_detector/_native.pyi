@@ -1,0 +1,25 @@
+from typing import Any
+
+from stream_detector.features import EventFeatures
+
+STATE_LAYOUT: tuple[int, int, int, int, int]
+
+class AccountStateCore:
+    counts: list[int]
+    created_ts: float | None
+    first_ts: float
+    last_ts: float
+    gap_m2: float
+    gap_mean: float
+    gap_n: int
+    has_org: bool
+    hod_mask: int
+    in_tokens: int
+    out_tokens: int
+    n: int
+    ring_hour: int
+    scored_hour: int
+    scored_n: int
+    policy: list[Any]
+    def __init__(self, ts: float) -> None: ...
+    def apply(self, f: EventFeatures, flags: int) -> None: ...
