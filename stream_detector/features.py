@@ -91,6 +91,8 @@ def request_shape(
     endpoint: str | None,
 ) -> int:
     """A stable fingerprint of how a client fills in a request (cached: few shapes recur)."""
+    if temperature == 0:  # -0.0 too: the cache does not tell them apart, nor may the result
+        temperature = 0.0
     return zlib.crc32(f"{max_tokens}|{temperature}|{tools}|{bool(thinking)}|{endpoint}".encode())
 
 

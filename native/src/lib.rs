@@ -48,7 +48,10 @@ fn special_byte(bytes: &[u8]) -> Option<usize> {
         }
         at += 8;
     }
-    bytes[at..].iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20).map(|i| at + i)
+    bytes[at..]
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        .map(|i| at + i)
 }
 
 struct Reader<'a> {
@@ -190,7 +193,11 @@ impl<'a> Reader<'a> {
         let value: f64 = text.parse().ok()?;
         let mantissa = text.split(['e', 'E']).next()?;
         let zero = !mantissa.bytes().any(|b| matches!(b, b'1'..=b'9'));
-        let plain = if value == 0.0 { zero } else { value.is_normal() };
+        let plain = if value == 0.0 {
+            zero
+        } else {
+            value.is_normal()
+        };
         plain.then_some(Value::Float(value))
     }
 
@@ -300,7 +307,11 @@ fn field(key: &str) -> Option<F> {
 
 /// Top-level members by field, absent and null alike as None; a duplicate key gives up.
 fn read_object(text: &str) -> Option<[Option<Value<'_>>; N_FIELDS]> {
-    let mut r = Reader { text, bytes: text.as_bytes(), at: 0 };
+    let mut r = Reader {
+        text,
+        bytes: text.as_bytes(),
+        at: 0,
+    };
     let mut fields: [Option<Value>; N_FIELDS] = Default::default();
     let mut seen = 0u32;
     r.skip_ws();
@@ -417,7 +428,9 @@ impl<'a> Fields<'a> {
             Some(Value::Str(s)) => return rfc3339(&s).map(Some),
             _ => return None,
         };
-        (0.0..=max_epoch).contains(&seconds).then_some(Some(seconds))
+        (0.0..=max_epoch)
+            .contains(&seconds)
+            .then_some(Some(seconds))
     }
 }
 
@@ -460,9 +473,9 @@ fn rfc3339(s: &str) -> Option<f64> {
     let b = s.as_bytes();
     let num = |range: std::ops::Range<usize>| -> Option<i64> {
         let part = b.get(range)?;
-        part.iter().all(u8::is_ascii_digit).then(|| {
-            part.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0'))
-        })
+        part.iter()
+            .all(u8::is_ascii_digit)
+            .then(|| part.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
     };
     let sep = |at: usize, byte: u8| (b.get(at) == Some(&byte)).then_some(());
     let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
@@ -498,7 +511,20 @@ fn rfc3339(s: &str) -> Option<f64> {
         _ => return None,
     };
     let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
     if year < 1 || !(1..=12).contains(&month) || day < 1 || day > month_days[month as usize - 1] {
         return None;
     }
@@ -544,7 +570,10 @@ fn network_prefix(ip: &str) -> Option<Option<String>> {
         net.push_str("0/24");
         return Some(Some(net));
     }
-    if ip.bytes().any(|b| matches!(b, 0x09..=0x0d | 0x1c..=0x20 | b'.' | b'%')) {
+    if ip
+        .bytes()
+        .any(|b| matches!(b, 0x09..=0x0d | 0x1c..=0x20 | b'.' | b'%'))
+    {
         return None;
     }
     Some(ipv6(ip).map(|addr| ipv6_network(addr >> 80 << 80)))
@@ -644,10 +673,16 @@ fn ipv6_network(addr: u128) -> String {
 /// `client_family`: the first space-separated token, at most 64 code points, as name/major.minor.
 fn client_family(agent: &str) -> String {
     let token = agent.split(' ').next().unwrap_or("");
-    let token = token.char_indices().nth(64).map_or(token, |(end, _)| &token[..end]);
+    let token = token
+        .char_indices()
+        .nth(64)
+        .map_or(token, |(end, _)| &token[..end]);
     match token.split_once('/') {
         Some((name, version)) if !version.is_empty() => {
-            let cut = version.match_indices('.').nth(1).map_or(version.len(), |(i, _)| i);
+            let cut = version
+                .match_indices('.')
+                .nth(1)
+                .map_or(version.len(), |(i, _)| i);
             token[..name.len() + 1 + cut].to_owned()
         }
         Some((name, _)) => name.to_owned(),
@@ -661,7 +696,9 @@ fn push_float_repr(out: &mut String, x: f64) {
     let sci = format!("{x:e}");
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    let (sign, mantissa) = mantissa.strip_prefix('-').map_or(("", mantissa), |m| ("-", m));
+    let (sign, mantissa) = mantissa
+        .strip_prefix('-')
+        .map_or(("", mantissa), |m| ("-", m));
     let digits = mantissa.replace('.', "");
     let (n, point) = (digits.len() as i32, exp + 1);
     out.push_str(sign);
@@ -716,7 +753,7 @@ fn request_shape(e: &Event, max_tokens: i64) -> u32 {
     push_int(&mut text, max_tokens);
     text.push('|');
     match e.temperature {
-        Some(t) => push_float_repr(&mut text, t),
+        Some(t) => push_float_repr(&mut text, if t == 0.0 { 0.0 } else { t }),
         None => text.push_str("None"),
     }
     text.push('|');
@@ -724,7 +761,11 @@ fn request_shape(e: &Event, max_tokens: i64) -> u32 {
         Some(tools) => push_int(&mut text, tools),
         None => text.push_str("None"),
     }
-    text.push_str(if e.thinking == Some(true) { "|True|" } else { "|False|" });
+    text.push_str(if e.thinking == Some(true) {
+        "|True|"
+    } else {
+        "|False|"
+    });
     text.push_str(e.endpoint.as_deref().unwrap_or("None"));
     crc32fast::hash(text.as_bytes())
 }
@@ -837,7 +878,11 @@ impl Parser {
     }
 
     fn is_alnum(&self, py: Python<'_>, c: char) -> PyResult<bool> {
-        Ok(if c.is_ascii() { c.is_ascii_alphanumeric() } else { self.char_facts(py, c)? & ALNUM != 0 })
+        Ok(if c.is_ascii() {
+            c.is_ascii_alphanumeric()
+        } else {
+            self.char_facts(py, c)? & ALNUM != 0
+        })
     }
 
     /// Appends `text.lower()` to `out`.
@@ -868,11 +913,24 @@ impl Parser {
     /// `prompts.prompt_features`: (intent flags, head fingerprint, tail fingerprint).
     fn prompt_features(&self, py: Python<'_>, prompt: &str) -> PyResult<(i64, u32, u32)> {
         let scan = self.scan_chars;
-        let chars = if prompt.is_ascii() { prompt.len() } else { prompt.chars().count() };
+        let chars = if prompt.is_ascii() {
+            prompt.len()
+        } else {
+            prompt.chars().count()
+        };
         let mut window = String::with_capacity(prompt.len().min(4 * scan) + 8);
         if chars > 2 * scan {
-            let byte_at = |n: usize| prompt.char_indices().nth(n).map_or(prompt.len(), |(i, _)| i);
-            let (head, tail) = if prompt.is_ascii() { (scan, chars - scan) } else { (byte_at(scan), byte_at(chars - scan)) };
+            let byte_at = |n: usize| {
+                prompt
+                    .char_indices()
+                    .nth(n)
+                    .map_or(prompt.len(), |(i, _)| i)
+            };
+            let (head, tail) = if prompt.is_ascii() {
+                (scan, chars - scan)
+            } else {
+                (byte_at(scan), byte_at(chars - scan))
+            };
             self.push_lower(py, &prompt[..head], &mut window)?;
             window.push('\n');
             self.push_lower(py, &prompt[tail..], &mut window)?;
@@ -885,7 +943,10 @@ impl Parser {
             let both = skeleton(strip_ascii(data));
             (both, both)
         } else {
-            (skeleton(&data[..skel]), skeleton(&data[data.len() - skel..]))
+            (
+                skeleton(&data[..skel]),
+                skeleton(&data[data.len() - skel..]),
+            )
         };
         let mut intents = 0;
         for found in self.lexicon.find_overlapping_iter(data) {
@@ -928,13 +989,22 @@ impl Parser {
         };
         let conditions = [
             (e.thinking == Some(true), fl.thinking),
-            (e.tools.unwrap_or(0) != 0 || e.tool_calls.unwrap_or(0) != 0, fl.agentic),
-            (ceiling != 0 && out as f64 >= 0.9 * ceiling as f64, fl.ceiling_hit),
+            (
+                e.tools.unwrap_or(0) != 0 || e.tool_calls.unwrap_or(0) != 0,
+                fl.agentic,
+            ),
+            (
+                ceiling != 0 && out as f64 >= 0.9 * ceiling as f64,
+                fl.ceiling_hit,
+            ),
             (out >= self.long_output_tokens, fl.long_output),
             (e.status == Some(429), fl.rate_limited),
             (e.temperature == Some(0.0), fl.temperature_zero),
             (e.conversation_turns.is_some_and(|t| t >= 3), fl.multi_turn),
-            (e.endpoint.as_deref().is_some_and(|p| p.contains("batch")), fl.batch_endpoint),
+            (
+                e.endpoint.as_deref().is_some_and(|p| p.contains("batch")),
+                fl.batch_endpoint,
+            ),
         ];
         for (holds, bit) in conditions {
             if holds {
@@ -945,20 +1015,30 @@ impl Parser {
         let text = |s: Option<&str>| -> PyObject {
             s.map_or_else(|| py.None(), |s| PyString::new(py, s).into_any().unbind())
         };
-        let int = |i: i64| -> PyObject { i.into_pyobject(py).map_or_else(|e| match e {}, |i| i.into_any().unbind()) };
+        let int = |i: i64| -> PyObject {
+            i.into_pyobject(py)
+                .map_or_else(|e| match e {}, |i| i.into_any().unbind())
+        };
         let account_id = unsafe {
             // `sys.intern`: one string object per account, however many events name it.
             let mut ptr = PyString::new(py, &e.account_id).into_ptr();
             ffi::PyUnicode_InternInPlace(&mut ptr);
             PyObject::from_owned_ptr(py, ptr)
         };
-        let client = e.user_agent.as_deref().filter(|a| !a.is_empty()).map(client_family);
+        let client = e
+            .user_agent
+            .as_deref()
+            .filter(|a| !a.is_empty())
+            .map(client_family);
         let values: [PyObject; SLOTS.len()] = [
             account_id,
             int(e.asn.unwrap_or(0)),
             text(client.as_deref()),
-            e.account_created_ts.map_or_else(|| py.None(), |t| PyFloat::new(py, t).into_any().unbind()),
-            stable_hash(&e.event_id).into_pyobject(py).map_or_else(|e| match e {}, |d| d.into_any().unbind()),
+            e.account_created_ts
+                .map_or_else(|| py.None(), |t| PyFloat::new(py, t).into_any().unbind()),
+            stable_hash(&e.event_id)
+                .into_pyobject(py)
+                .map_or_else(|e| match e {}, |d| d.into_any().unbind()),
             int(flags),
             int(i64::from(head_fp)),
             int(e.input_tokens.unwrap_or(0)),
@@ -1017,7 +1097,10 @@ impl Parser {
             .build(&patterns)
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
         let bit = |name: &str| -> PyResult<i64> {
-            flags.get_item(name)?.ok_or_else(|| PyValueError::new_err(format!("no flag {name}")))?.extract()
+            flags
+                .get_item(name)?
+                .ok_or_else(|| PyValueError::new_err(format!("no flag {name}")))?
+                .extract()
         };
         let mut slots = Vec::new();
         for name in SLOTS {
@@ -1052,13 +1135,21 @@ impl Parser {
     }
 
     /// The event's `EventFeatures`, or None: then the Python path decides (and may reject).
-    fn features<'py>(&self, py: Python<'py>, raw: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let Ok(raw) = raw.downcast::<PyBytes>() else { return Ok(None) };
+    fn features<'py>(
+        &self,
+        py: Python<'py>,
+        raw: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let Ok(raw) = raw.downcast::<PyBytes>() else {
+            return Ok(None);
+        };
         let raw = raw.as_bytes();
         if raw.len() > self.max_event_bytes {
             return Ok(None);
         }
-        let Ok(text) = std::str::from_utf8(raw) else { return Ok(None) };
+        let Ok(text) = std::str::from_utf8(raw) else {
+            return Ok(None);
+        };
         match validate(text, self.max_epoch_s) {
             Some(event) => self.derive(py, &event),
             None => Ok(None),
