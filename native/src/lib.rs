@@ -113,7 +113,8 @@ impl<'a> Reader<'a> {
         if self.bytes[self.at] < 0x20 {
             return None;
         }
-        let mut out = String::from(&self.text[start..self.at]);
+        let mut out = String::with_capacity(self.bytes.len() - start); // decoded is never longer
+        out.push_str(&self.text[start..self.at]);
         loop {
             match self.peek()? {
                 b'"' => {
