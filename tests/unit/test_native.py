@@ -236,6 +236,13 @@ def test_event_shaped_objects_agree(doc: dict[str, Any], style: int, tail: bytes
         agrees(raw[: raw.rindex(b"}")] + tail + b"}")
 
 
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=1100) | st.lists(prompt_piece, min_size=40, max_size=200).map("".join))
+def test_any_prompt_takes_the_fast_path_with_equal_features(prompt: str) -> None:
+    """Prompts never need Python (Unicode case and letters come from Python's own `str`)."""
+    assert agrees(orjson.dumps({"event_id": "e", "account_id": "a", "ts": 1.0, "prompt": prompt}))
+
+
 # --- (3) arbitrary bytes ----------------------------------------------------------------------
 @settings(max_examples=500, deadline=None)
 @given(st.binary(max_size=400))
