@@ -1,6 +1,22 @@
+"""The compiled fast paths (native/src): `features.parse_features` and `state.AccountState`."""
+
 from typing import Any
 
 from stream_detector.features import EventFeatures
+
+class Parser:
+    def __init__(
+        self,
+        features: type[EventFeatures],
+        lexicon: dict[str, tuple[int, bool]],
+        flags: dict[str, int],
+        scan_chars: int,
+        skeleton_chars: int,
+        long_output_tokens: int,
+        max_event_bytes: int,
+        max_epoch_s: float,
+    ) -> None: ...
+    def features(self, raw: object) -> EventFeatures | None: ...
 
 STATE_LAYOUT: tuple[int, int, int, int, int]
 

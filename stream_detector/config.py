@@ -2,7 +2,8 @@
 
 Environment variables are named ``STREAM_DETECTOR_<FIELD>`` in upper case (for example
 ``STREAM_DETECTOR_ALLOWED_LATENESS_S=600``). A bad value is a clear error naming the variable,
-raised at start-up, never a silent fallback.
+raised at start-up, never a silent fallback. Not a detector setting but read the same way:
+``STREAM_DETECTOR_NATIVE=0`` turns off the compiled parsing fast path (`features.parse_features`).
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """The detection core: events in, alerts out, no I/O.
 
-`Detector.process` is the whole per-event path: de-duplicate, apply lateness, fold the event
-into its account's state, and — only when the account's evidence has moved (every few events
-or at an hour boundary) — score it and run the alert policy. Both drivers (`replay` and the
-Kafka worker) call exactly this, so they decide the same on the same events.
+`Detector.process_features` is the whole per-event path: de-duplicate, apply lateness, fold
+the event's features into its account's state, and — only when the account's evidence has
+moved (every few events or at an hour boundary) — score it and run the alert policy. Both
+drivers (`replay` and the Kafka worker) call exactly this on `features.parse_features` of each
+raw event, so they decide the same on the same events (`process` takes a parsed `Event`).
 
 Decisions depend only on each account's own event sequence and on event time, never on wall
 clock or arrival batching; hence one Detector per Kafka partition agrees with one Detector over

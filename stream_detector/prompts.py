@@ -74,15 +74,20 @@ _ANYWHERE: dict[int, tuple[str, ...]] = {
 }  # fmt: skip
 
 
+def lexicon() -> dict[str, tuple[int, bool]]:
+    """Every lexicon entry -> (intent flag, whole word only); a later equal entry wins, as in
+    the automaton. The one source of the lexicon for the Python and the native path."""
+    entries = {word: (flag, True) for flag, words in _WORDS.items() for word in words.split()}
+    for flag, phrases in _ANYWHERE.items():
+        entries.update((phrase, (flag, False)) for phrase in phrases)
+    return entries
+
+
 def _automaton() -> ahocorasick.Automaton:
     """One Aho-Corasick automaton over every lexicon entry: a single C pass finds them all."""
     automaton = ahocorasick.Automaton()
-    for flag, words in _WORDS.items():
-        for word in words.split():
-            automaton.add_word(word, (flag, len(word), True))
-    for flag, entries in _ANYWHERE.items():
-        for entry in entries:
-            automaton.add_word(entry, (flag, len(entry), False))
+    for entry, (flag, whole_word) in lexicon().items():
+        automaton.add_word(entry, (flag, len(entry), whole_word))
     automaton.make_automaton()
     return automaton
 

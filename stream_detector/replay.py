@@ -30,7 +30,8 @@ import orjson
 from stream_detector import health, metrics
 from stream_detector.config import ConfigError, DetectorConfig
 from stream_detector.detector import Detector
-from stream_detector.events import Rejection, parse_event
+from stream_detector.events import Rejection
+from stream_detector.features import parse_features
 from stream_detector.labels import Label, parse_label
 
 log = logging.getLogger(__name__)
@@ -198,7 +199,7 @@ def replay(
     started = time.monotonic()
     pending = labels or []
     next_label = 0
-    process = detector.process
+    process = detector.process_features
     write = alerts_out.write
     with ExitStack() as stack:
         for name, source in _lines(inputs, summary, stack):
@@ -210,14 +211,14 @@ def replay(
                         continue
                     summary.lines += 1
                     try:
-                        event = parse_event(line)
+                        f = parse_features(line)
                     except Rejection as exc:
                         _reject(summary, rejects_out, name, number, exc, line)
                         continue
-                    while next_label < len(pending) and pending[next_label].ts <= event.ts:
+                    while next_label < len(pending) and pending[next_label].ts <= f.ts:
                         detector.apply_label(pending[next_label])
                         next_label += 1
-                    for alert in process(event):
+                    for alert in process(f):
                         write(alert.to_json() + b"\n")
                     if summary.lines % 8192 == 0:
                         if progress is not None:

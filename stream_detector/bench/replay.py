@@ -21,7 +21,8 @@ import orjson
 
 from stream_detector.bench.machine import describe
 from stream_detector.detector import Detector
-from stream_detector.events import Rejection, parse_event
+from stream_detector.events import Rejection
+from stream_detector.features import parse_features
 
 CACHE = Path(".cache/bench")
 
@@ -47,14 +48,14 @@ def baseline(lines: list[bytes]) -> float:
 def detector(lines: list[bytes]) -> tuple[float, int]:
     started = time.perf_counter()
     det = Detector(track_dirty=False)
-    process = det.process
+    process = det.process_features
     alerts = 0
     for line in lines:
         try:
-            event = parse_event(line)
+            f = parse_features(line)
         except Rejection:
             continue
-        for alert in process(event):
+        for alert in process(f):
             alert.to_json()
             alerts += 1
     return time.perf_counter() - started, alerts

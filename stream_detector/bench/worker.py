@@ -48,7 +48,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from stream_detector.bench.machine import describe
 from stream_detector.detector import Detector
-from stream_detector.events import Rejection, parse_event
+from stream_detector.events import Rejection
+from stream_detector.features import parse_features
 
 CACHE = Path(".cache/bench")
 BROKER_SH = Path(__file__).resolve().parents[2] / "deploy" / "kafka" / "broker.sh"
@@ -180,10 +181,10 @@ def core_only(messages: list[tuple[bytes, bytes]], partitions: int) -> float:
     started = time.perf_counter()
     for key, value in messages:
         try:
-            event = parse_event(value)
+            f = parse_features(value)
         except Rejection:
             continue
-        detectors[zlib.crc32(key) % partitions].process(event)
+        detectors[zlib.crc32(key) % partitions].process_features(f)
     return len(messages) / (time.perf_counter() - started)
 
 
@@ -372,7 +373,7 @@ async def latency(
 
 def _event_ts(value: bytes) -> float:
     try:
-        return parse_event(value).ts
+        return parse_features(value).ts
     except Rejection:
         return -1.0
 

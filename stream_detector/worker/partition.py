@@ -15,7 +15,8 @@ from typing import Any
 from stream_detector.alerts import Alert
 from stream_detector.config import DetectorConfig
 from stream_detector.detector import Detector
-from stream_detector.events import Rejection, RejectReason, parse_event
+from stream_detector.events import Rejection, RejectReason
+from stream_detector.features import parse_features
 from stream_detector.labels import Label
 from stream_detector.worker.records import (
     ACCOUNT,
@@ -119,7 +120,7 @@ class PartitionState:
     def process(self, records: Iterable[Any]) -> BatchResult:
         """Validate and detect over consumer records of this partition, in offset order."""
         out = BatchResult()
-        process = self.detector.process
+        process = self.detector.process_features
         alerts = out.alerts
         event_ts = out.event_ts
         ahead = self._ahead
@@ -136,14 +137,14 @@ class PartitionState:
                         key.decode()
                     except UnicodeDecodeError:
                         raise _KEY_NOT_UTF8 from None
-                event = parse_event(value)
+                f = parse_features(value)
             except Rejection as rejection:
                 out.rejects.append((record, rejection))
                 continue
-            if ahead and record.offset < ahead.get(event.account_id, -1):
+            if ahead and record.offset < ahead.get(f.account_id, -1):
                 continue
-            event_ts.append(event.ts)
-            found = process(event)
+            event_ts.append(f.ts)
+            found = process(f)
             if found:
                 alerts.extend(found)
         if last is not None:
