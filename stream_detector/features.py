@@ -12,8 +12,6 @@ is safe to keep in state.
 from __future__ import annotations
 
 import ipaddress
-import logging
-import os
 import re
 import sys
 import zlib
@@ -21,9 +19,8 @@ from collections.abc import Callable
 from functools import lru_cache
 
 from stream_detector.events import MAX_EPOCH_S, MAX_EVENT_BYTES, Event, parse_event
+from stream_detector.native import native_module
 from stream_detector.prompts import SCAN_CHARS, SKELETON_CHARS, lexicon, prompt_features
-
-log = logging.getLogger(__name__)
 
 # Event flags (bits 0-4 are the prompt intents of `stream_detector.prompts`).
 THINKING = 1 << 5
@@ -197,14 +194,9 @@ def derive(event: Event) -> EventFeatures:
 
 
 def _native_parser() -> Callable[[object], EventFeatures | None] | None:
-    """The compiled fast path, or None: turned off by ``STREAM_DETECTOR_NATIVE=0``, or not built
-    (then one warning, and the Python path does everything)."""
-    if os.environ.get("STREAM_DETECTOR_NATIVE", "1").strip() == "0":
-        return None
-    try:
-        from stream_detector._native import Parser
-    except ImportError as exc:
-        log.warning("native fast path unavailable, parsing in Python", extra={"error": str(exc)})
+    """The compiled fast path, or None (see `stream_detector.native`)."""
+    native = native_module()
+    if native is None:
         return None
     flags = {
         "HAS_PROMPT": HAS_PROMPT, "THINKING": THINKING, "AGENTIC": AGENTIC,
@@ -212,7 +204,7 @@ def _native_parser() -> Callable[[object], EventFeatures | None] | None:
         "TEMPERATURE_ZERO": TEMPERATURE_ZERO, "MULTI_TURN": MULTI_TURN,
         "BATCH_ENDPOINT": BATCH_ENDPOINT,
     }  # fmt: skip
-    parser = Parser(
+    parser = native.Parser(
         EventFeatures,
         lexicon(),
         flags,

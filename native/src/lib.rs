@@ -5,6 +5,8 @@
 //! violation, a duplicate key, a number outside the easy range, an unusual time or IP form...)
 //! it returns None and the caller runs the Python path, which also names the rejection.
 
+mod state;
+
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -1160,5 +1162,16 @@ impl Parser {
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<Parser>()
+    m.add_class::<Parser>()?;
+    m.add_class::<state::AccountStateCore>()?;
+    m.add(
+        "STATE_LAYOUT",
+        (
+            state::N_FLAGS,
+            state::RING,
+            state::HEAD,
+            state::TAIL,
+            state::SIZE,
+        ),
+    )
 }

@@ -23,7 +23,9 @@ from hypothesis import strategies as st
 
 from stream_detector import features as ff
 from stream_detector import simulate
+from stream_detector import state as sm
 from stream_detector.events import Rejection, parse_event
+from stream_detector.native import native_module
 from stream_detector.prompts import lexicon
 
 native = ff._native
@@ -334,10 +336,79 @@ def test_a_missing_extension_falls_back_with_one_warning(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setitem(sys.modules, "stream_detector._native", None)  # import fails
-    with caplog.at_level(logging.WARNING, logger=ff.__name__):
-        assert ff._native_parser() is None
+    native_module.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger="stream_detector.native"):
+            assert ff._native_parser() is None
+            assert sm._native_class() is None
+    finally:
+        native_module.cache_clear()
     assert [r.levelname for r in caplog.records] == ["WARNING"]
 
 
 def test_the_extension_is_built() -> None:
     assert native is not None
+
+
+# --- (5) the native account state ------------------------------------------------------------
+STATE_FIELDS = (
+    "first_ts", "last_ts", "created_ts", "has_org", "n", "in_tokens", "out_tokens", "ring_hour",
+    "hod_mask", "gap_n", "gap_mean", "gap_m2", "scored_n", "scored_hour", "policy",
+)  # fmt: skip
+
+
+def state_view(s: sm.StateReads, now: float) -> list[Any]:
+    """Every field (floats by their bits) and every read of one account's state."""
+    values = [getattr(s, name) for name in STATE_FIELDS]
+    packed = [struct.pack("<d", v) if type(v) is float else (type(v), v) for v in values]
+    reads = (s.events_24h(now), s.hourly_rate(now), s.recent_rate(now), s.active_hours_24h())
+    return [*packed, list(s.counts), reads, s.top_template(), s.gap_std()]
+
+
+def fold_both(features: list[ff.EventFeatures]) -> None:
+    """Fold the same features into the reference and the native state; compare throughout."""
+    assert sm.AccountState is not sm.PyAccountState, "the native state is not built"
+    pairs: dict[str, tuple[sm.StateReads, sm.StateReads]] = {}
+    for f in features:
+        pair = pairs.get(f.account_id)
+        if pair is None:
+            pair = pairs[f.account_id] = (sm.PyAccountState(f.ts), sm.AccountState(f.ts))
+        for s in pair:
+            s.apply(f, f.flags)
+        assert state_view(pair[0], f.ts) == state_view(pair[1], f.ts)
+    for reference_state, native_state in pairs.values():
+        assert reference_state.export() == native_state.export()
+        restored = sm.AccountState.restore(reference_state.export())
+        assert state_view(restored, 0.0) == state_view(reference_state, 0.0)
+
+
+def test_native_state_folds_simulated_traffic_like_the_reference(traffic: list[bytes]) -> None:
+    fold_both([f for line in traffic if (f := reference(line)) is not None])
+
+
+@st.composite
+def feature_runs(draw: st.DrawFn) -> list[ff.EventFeatures]:
+    """Events of a few accounts with times that jump, stall and go backwards."""
+    out = []
+    ts = draw(st.floats(0, 3e9))
+    for _ in range(draw(st.integers(1, 60))):
+        f = ff.EventFeatures.__new__(ff.EventFeatures)
+        ts = max(0.0, ts + draw(st.sampled_from([0.0, 0.5, 59.0, 3600.0, 90000.0, -700.0])))
+        ts += draw(st.floats(0, 4000))
+        f.ts = ts
+        f.account_id = draw(st.sampled_from(["a", "b", "c"]))
+        f.flags = draw(st.integers(0, (1 << ff.N_FLAGS) - 1))
+        f.input_tokens = draw(st.integers(0, 1 << 40))
+        f.output_tokens = draw(st.integers(0, 1 << 40))
+        f.created_ts = draw(st.none() | st.floats(0, 3e9))
+        f.org = draw(st.sampled_from([None, "", "org-1"]))
+        f.head_fp = draw(st.sampled_from([0, 1, 7, 0xFFFFFFFF]))
+        f.tail_fp = draw(st.sampled_from([1, 9, 0xFFFFFFFF]))
+        out.append(f)
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(feature_runs())
+def test_native_state_agrees_on_any_event_sequence(features: list[ff.EventFeatures]) -> None:
+    fold_both(features)
