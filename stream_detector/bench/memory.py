@@ -18,8 +18,8 @@ import time
 import orjson
 
 from stream_detector.bench.machine import describe, rss_mib
-from stream_detector.detector import Detector
 from stream_detector.events import event_from_object
+from stream_detector.pipeline import Pipeline
 
 T0 = 1_767_225_600.0
 WORDS = [
@@ -45,7 +45,7 @@ def chat_prompt(i: int) -> str:
     return f"{' '.join(picked)} {i}: could you help me with this?"
 
 
-def feed(detector: Detector, start: int, count: int, linked: bool) -> None:
+def feed(detector: Pipeline, start: int, count: int, linked: bool) -> None:
     for i in range(start, start + count):
         group = i // 40
         for k in range(2):
@@ -76,7 +76,7 @@ def main() -> None:
     args = parser.parse_args()
     gc.collect()
     base, _ = rss_mib()
-    detector = Detector(track_dirty=False)
+    detector = Pipeline()
     started = time.perf_counter()
     feed(detector, 0, args.accounts, linked=False)
     gc.collect()
@@ -90,13 +90,13 @@ def main() -> None:
     print(
         orjson.dumps(
             {
-                "accounts": detector.accounts_tracked,
+                "accounts": detector.detector.accounts_tracked,
                 "rss_start_mib": round(base),
                 "rss_after_accounts_mib": round(after_accounts),
                 "bytes_per_account": round((after_accounts - base) * 2**20 / args.accounts),
                 "linked_accounts": args.linked,
-                "campaigns": len(detector.linker.campaigns),
-                "key_groups": detector.linker.groups_tracked,
+                "campaigns": len(detector.stage.linker.campaigns),
+                "key_groups": detector.stage.linker.groups_tracked,
                 "rss_after_linked_mib": round(after_linked),
                 "bytes_per_linked_account": round(
                     (after_linked - after_accounts) * 2**20 / max(args.linked, 1)
