@@ -144,6 +144,8 @@ class AccountSnapshot:
         "ring_hour",
     )
 
+    _rate_hour: int
+    _rate: float
     first_ts: float
     last_ts: float
     created_ts: float | None
