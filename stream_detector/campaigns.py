@@ -9,10 +9,13 @@ capability concentration, fresh accounts, round-the-clock and load-balanced timi
 key is not evidence by itself (an office shares an IP and a card, a carrier's CGNAT a prefix,
 an SDK release a client fingerprint); the group must also behave like a harvesting operation.
 
-Cost: nothing per event. An account registers its keys when it first appears and whenever it
-is re-scored; a key's group is re-evaluated when it grows (geometrically) or after a number of
-member updates, over a bounded sample of members. Memory: single-account keys wait in a bounded
-FIFO until a second account shares them; groups and campaigns cap their member lists.
+Cost: nothing per event. The linker runs in the campaign stage (`stream_detector.stage`) on
+link evidence: an account registers its keys when it first appears and whenever it is
+re-scored; a key's group is re-evaluated when it grows (geometrically) or after a number of
+member updates, over a bounded sample of members. It reads accounts only through
+`AccountSnapshot`s, the few fields it needs frozen when the evidence was emitted, never live
+account state. Memory: single-account keys wait in a bounded FIFO until a second account shares
+them; groups and campaigns cap their member lists.
 """
 
 from __future__ import annotations

@@ -37,8 +37,9 @@ from stream_detector.state import AccountState, AccountStore
 #: Version of the shared-state checkpoint (`export_model`); 3: the campaign linker moved out
 #: to the campaign stage.
 SHARED_STATE_VERSION = 3
-#: An account's first events each send link evidence (then only its re-scores do): throwaway
-#: accounts of a swarm make a handful of calls, and the first may not show what they do.
+#: An account's first event sends link evidence, and so do its next ones up to this one if
+#: they look like harvesting (then only re-scores do): throwaway accounts of a swarm make a
+#: handful of calls, and the first may not show what they are for.
 LINK_EARLY = 3
 #: Scores kept for `take_scores` between two calls (a driver that never asks keeps no more).
 MAX_PENDING_SCORES = 10_000
@@ -134,9 +135,9 @@ class Detector:
         ):
             return self._score(account_id, state, f)
         if state.n <= LINK_EARLY and self._link_on:
-            self.evidence.append(
-                LinkEvidence(account_id, ts, link_keys(f, state), AccountSnapshot.of(state))
-            )
+            snapshot = AccountSnapshot.of(state)
+            if state.n == 1 or snapshot.harvest:
+                self.evidence.append(LinkEvidence(account_id, ts, link_keys(f, state), snapshot))
         return []
 
     def _is_new_model(self, model: str, ts: float) -> bool:

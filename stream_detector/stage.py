@@ -188,7 +188,11 @@ class CampaignStage:
         campaign.members_alerted = total
         member_score = min(score, self._member_cap)
         terms = self._member_terms(campaign)
-        for member in islice(campaign.members, start, None):
+        # The members who joined since (O(new members), not O(members): `islice` from the front
+        # would walk the whole campaign every time).
+        joined = list(islice(reversed(campaign.members), total - start))
+        joined.reverse()
+        for member in joined:
             snap = lookup(member)
             if snap is not None:
                 alert = self._member_alert(member, snap, member_score, terms, now)

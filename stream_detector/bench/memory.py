@@ -2,10 +2,11 @@
 
     python -m stream_detector.bench.memory [--accounts 1000000] [--linked 100000]
 
-Accounts are fed through the real `Detector` (derive, state, scoring, linking) with two events
-each and prompt text; every account has its own card and one of many network prefixes (so the
-link-key memory is exercised too). Then `--linked` accounts in campaigns of 40 that share cards,
-prefixes and templates. RSS is read from /proc after each phase.
+Accounts are fed through the real `Pipeline` (derive, state, scoring; linking in the campaign
+stage) with two events each and prompt text; every account has its own card and one of many
+network prefixes (so the link-key memory is exercised too). Then `--linked` accounts in
+campaigns of 40 that share cards, prefixes and templates. RSS is read from /proc after each
+phase.
 """
 
 from __future__ import annotations

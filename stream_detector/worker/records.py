@@ -7,7 +7,7 @@ whatever the store (RocksDB keeps one database per partition, the memory store o
   it includes events (so a snapshot written by a flush that never reached its checkpoint is
   not fed those events a second time after a crash);
 - ``<p>|s|<slot>|<i>`` → chunk i of the detector's shared state (`Detector.export_model`:
-  models, catalogue, campaign linker), which can outgrow one Kafka message. Two slots are
+  models, catalogue), which can outgrow one Kafka message. Two slots are
   used in turn, so a flush cut short never damages the chunks the last checkpoint names;
 - ``<p>|c`` → the partition's checkpoint: next source offset, label positions, and which
   slot, how many chunks and which digest the shared state has. Written last in each flush,
