@@ -578,6 +578,7 @@ def assess_group(
     first = min(s.first_ts for s in snaps)
     last = max(s.last_ts for s in snaps)
     young = now - 14 * DAY
+    hour = int(now // HOUR)
     for s in snaps:
         n += s.n
         elicit += s.elicit
@@ -594,7 +595,7 @@ def assess_group(
         if created is not None and created > young:
             fresh += 1
         org += s.has_org
-        rate += s.hourly_rate(now)
+        rate += s._rate if s._rate_hour == hour else s.hourly_rate(now)  # cached per hour
         rates.append(s.n)
         hod |= s.hod_mask
     n = n or 1
