@@ -9,9 +9,10 @@ Decisions depend only on each account's own event sequence and on event time, ne
 clock or arrival batching; hence one Detector per Kafka partition agrees with one Detector over
 a whole file, provided an account's events keep their order.
 
-Campaigns are not decided here: when an account is first seen, re-scored or labelled, the
-detector appends a `LinkEvidence` (link keys and a snapshot of the account) to `evidence`, and
-the driver hands it to the campaign stage (`stream_detector.stage`): directly in `replay`
+Campaigns are not decided here: when an account is first seen (and on its next two events
+while they look like harvesting), re-scored, or labelled benign, the detector appends a
+`LinkEvidence` (link keys and a snapshot of the account) to `evidence`, and the driver hands
+it to the campaign stage (`stream_detector.stage`): directly in `replay`
 (`stream_detector.pipeline.Pipeline`), through an internal topic on Kafka. The account side
 never reads campaign state, so nothing flows back and each side stays deterministic.
 """
