@@ -9,17 +9,22 @@ capability concentration, fresh accounts, round-the-clock and load-balanced timi
 key is not evidence by itself (an office shares an IP and a card, a carrier's CGNAT a prefix,
 an SDK release a client fingerprint); the group must also behave like a harvesting operation.
 
-Cost: nothing per event. An account registers its keys when it first appears and whenever it
-is re-scored; a key's group is re-evaluated when it grows (geometrically) or after a number of
-member updates, over a bounded sample of members. Memory: single-account keys wait in a bounded
-FIFO until a second account shares them; groups and campaigns cap their member lists.
+Cost: nothing per event. The linker runs in the campaign stage (`stream_detector.stage`) on
+link evidence: an account registers its keys when it first appears and whenever it is
+re-scored; a key's group is re-evaluated when it grows (geometrically) or after a number of
+member updates, over a bounded sample of members. It reads accounts only through
+`AccountSnapshot`s, the few fields it needs frozen when the evidence was emitted, never live
+account state. Memory: single-account keys wait in a bounded FIFO until a second account shares
+them; groups and campaigns cap their member lists.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import struct
 import zlib
+from array import array
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,8 +34,9 @@ from typing import Any
 
 from stream_detector import features as ff
 from stream_detector import prompts as pp
+from stream_detector.alerts import new_memory
 from stream_detector.scoring import DAY, HOUR, Term
-from stream_detector.state import AccountState
+from stream_detector.state import HEAD, RING, AccountState
 
 #: Log-odds of a group of linked accounts before behavioural evidence.
 GROUP_PRIOR = -8.0
@@ -67,7 +73,7 @@ _I_AGENTIC = ff.AGENTIC.bit_length() - 1
 _I_PROMPT = ff.HAS_PROMPT.bit_length() - 1
 _I_RATE_LIMITED = ff.RATE_LIMITED.bit_length() - 1
 _I_MULTI_TURN = ff.MULTI_TURN.bit_length() - 1
-_CAPABILITIES = (
+_C0, _C1, _C2, _C3 = (
     pp.CODING.bit_length() - 1,
     pp.FORMAL_REASONING.bit_length() - 1,
     pp.REWRITING.bit_length() - 1,
@@ -78,6 +84,7 @@ _CAPABILITIES = (
 #: Kinds of link keys; a key is a 64-bit digest of its value shifted left 3 bits, plus its kind.
 KINDS = ("pay", "net", "cli", "sys", "tpl")
 _PAY, _NET, _CLI, _SYS, _TPL = range(len(KINDS))
+ALONE_KIND_CODES = frozenset(KINDS.index(kind) for kind in ALONE_KINDS)
 
 
 @lru_cache(maxsize=1 << 16)
@@ -114,27 +121,225 @@ def link_keys(f: ff.EventFeatures, state: AccountState) -> list[int]:
     return keys
 
 
-def unvouched(state: AccountState, now: float) -> bool:
+class AccountSnapshot:
+    """What the campaign stage knows of an account: the few fields the linker reads, frozen
+    when the account side last linked or re-scored it (or applied a label to it).
+
+    No personal data (counts, times, a bit mask and the account's alert-policy memory), and
+    nothing the stage could not rebuild from the evidence stream: its decisions depend only on
+    the sequence of snapshots it received, never on live account state.
+    """
+
+    __slots__ = (
+        "_rate",
+        "_rate_hour",
+        "agentic",
+        "caps",
+        "created_ts",
+        "elicit",
+        "first_ts",
+        "harvest",
+        "has_org",
+        "hod_mask",
+        "last_ts",
+        "n",
+        "out_tokens",
+        "policy",
+        "prompts",
+        "rate_limited",
+        "ring",
+        "ring_hour",
+    )
+
+    _rate_hour: int
+    _rate: float
+    first_ts: float
+    last_ts: float
+    created_ts: float | None
+    n: int
+    out_tokens: int
+    has_org: bool
+    #: Calls asking for written-out reasoning (the larger of lexicon hits and `thinking`).
+    elicit: int
+    agentic: int
+    prompts: int
+    rate_limited: int
+    #: Prompts per capability (coding, formal reasoning, rewriting, grading).
+    caps: tuple[int, int, int, int]
+    hod_mask: int
+    ring_hour: int
+    #: Hourly counts of the day window, slot = absolute hour % 24 (as in `AccountState`).
+    ring: array[int]
+    #: The account side's alert-policy memory (benign-label suppression travels with it).
+    policy: list[Any]
+    #: Harvest-like by its own traffic, the account's age aside (see `harvest_like`).
+    harvest: bool
+
+    @classmethod
+    def of(cls, state: AccountState) -> AccountSnapshot:
+        snap = cls.__new__(cls)
+        snap._rate_hour = -1
+        snap._rate = 0.0
+        c = state.counts
+        n = snap.n = state.n
+        snap.first_ts = state.first_ts
+        snap.last_ts = state.last_ts
+        snap.created_ts = state.created_ts
+        out = snap.out_tokens = state.out_tokens
+        org = snap.has_org = state.has_org
+        elicit = snap.elicit = max(c[_I_ELICIT], c[_I_THINKING])
+        agentic = snap.agentic = c[_I_AGENTIC]
+        prompts = snap.prompts = c[_I_PROMPT]
+        snap.rate_limited = c[_I_RATE_LIMITED]
+        caps = snap.caps = (c[_C0], c[_C1], c[_C2], c[_C3])
+        snap.hod_mask = state.hod_mask
+        snap.ring_hour = state.ring_hour
+        snap.ring = array("I", c[RING:HEAD])
+        snap.policy = list(state.policy)
+        snap.harvest = bool(
+            n
+            and not org
+            and out >= 250 * n
+            and (
+                elicit * 10 >= 3 * n
+                or agentic * 10 >= 7 * n
+                or (prompts and max(caps) * 10 >= 7 * prompts)
+            )
+        )
+        return snap
+
+    # --- windows (the same arithmetic as `AccountState`, on the frozen day window) ---------
+    def events_24h(self, now: float) -> int:
+        hour = self.ring_hour
+        stale = int(now // HOUR) - hour
+        if stale <= 0:
+            return sum(self.ring)
+        if stale >= 24:
+            return 0
+        return _ring_sum(self.ring, hour - 23 + stale, hour)
+
+    def hourly_rate(self, now: float) -> float:
+        """As `AccountState.hourly_rate`; a function of the hour of `now` (cached: a group
+        evaluation asks for every member's rate, and members are evaluated again and again)."""
+        hour = int(now // HOUR)
+        if hour == self._rate_hour:
+            return self._rate
+        span_h = (self.last_ts - self.first_ts) / HOUR
+        rate = self._rate = self.events_24h(now) / min(max(span_h, 1.0), 24.0)
+        self._rate_hour = hour
+        return rate
+
+    def recent_rate(self, now: float) -> float:
+        hour = int(now // HOUR)
+        if hour - self.ring_hour >= 3:
+            return 0.0
+        return _ring_sum(self.ring, hour - 2, self.ring_hour) / 3.0
+
+    # --- wire format ----------------------------------------------------------------------
+    def encode(self) -> bytes:
+        """Compact little-endian bytes (~190): the evidence topic and the stage checkpoint."""
+        policy = self.policy or new_memory()
+        created = self.created_ts
+        return _SNAPSHOT.pack(
+            self.first_ts,
+            self.last_ts,
+            _NO_TIME if created is None else created,
+            self.n,
+            self.out_tokens,
+            self.has_org,
+            self.elicit,
+            self.agentic,
+            self.prompts,
+            self.rate_limited,
+            *self.caps,
+            self.hod_mask,
+            self.ring_hour,
+            int(policy[0]),
+            float(policy[1]),
+            bool(policy[2]),
+            float(policy[3]),
+            float(policy[4]),
+            bool(self.policy),
+            self.harvest,
+            *self.ring,
+        )
+
+    @classmethod
+    def decode(cls, data: bytes | memoryview) -> AccountSnapshot:
+        values = _SNAPSHOT.unpack(data)
+        snap = cls.__new__(cls)
+        snap._rate_hour = -1
+        snap._rate = 0.0
+        (
+            snap.first_ts,
+            snap.last_ts,
+            created,
+            snap.n,
+            snap.out_tokens,
+            snap.has_org,
+            snap.elicit,
+            snap.agentic,
+            snap.prompts,
+            snap.rate_limited,
+            c0,
+            c1,
+            c2,
+            c3,
+            snap.hod_mask,
+            snap.ring_hour,
+            level,
+            last,
+            suppressed,
+            base_score,
+            base_rate,
+            has_policy,
+            snap.harvest,
+        ) = values[:23]
+        snap.created_ts = None if created == _NO_TIME else created
+        snap.caps = (c0, c1, c2, c3)
+        snap.policy = [level, last, suppressed, base_score, base_rate] if has_policy else []
+        snap.ring = array("I", values[23:])
+        return snap
+
+
+#: first/last/created ts, n, out tokens, org, elicit, agentic, prompts, rate-limited, four
+#: capabilities, hour-of-day mask, ring hour, policy memory (level, last ts, suppressed, base
+#: score, base rate, present), harvest, 24 hourly counts.
+_SNAPSHOT = struct.Struct("<dddIQ?IIIIIIIIIiBd?dd??24I")
+SNAPSHOT_BYTES = _SNAPSHOT.size
+_NO_TIME = -1.0e300
+
+
+def _ring_sum(ring: array[int], lo: int, hi: int) -> int:
+    """Sum of ring[h % 24] for absolute hours lo..hi (at most 24 of them)."""
+    if hi < lo:
+        return 0
+    if hi - lo >= 24:
+        return sum(ring[h % 24] for h in range(lo, hi + 1))  # as the state does (never here)
+    a, b = lo % 24, hi % 24
+    if a <= b:
+        return sum(ring[a : b + 1])
+    return sum(ring[a:]) + sum(ring[: b + 1])
+
+
+def harvest_like(snap: AccountSnapshot, now: float) -> bool:
+    """Whether an account's own traffic looks like harvesting (if weakly): reasoning asked
+    for or one capability dominating, substantial answers, a young or unknown account and no
+    verified organization. Only such accounts are drawn into a campaign through a shared key."""
+    if not snap.harvest:
+        return False
+    created = snap.created_ts
+    return created is None or now - created <= 30 * DAY
+
+
+def unvouched(snap: AccountSnapshot, now: float) -> bool:
     """A young or unknown account with no verified organization and substantial answers: what
-    a card shared with a campaign is enough to draw in."""
-    n = state.n
-    if not n or state.has_org or state.out_tokens < 250 * n:
+    a card shared with a campaign is enough to draw in, whatever it asks for."""
+    n = snap.n
+    if not n or snap.has_org or snap.out_tokens < 250 * n:
         return False
-    return state.created_ts is None or now - state.created_ts <= 30 * DAY
-
-
-def harvest_like(state: AccountState, now: float) -> bool:
-    """Whether an account's own traffic looks like harvesting (if weakly): `unvouched`, and
-    reasoning asked for or one capability dominating. Only such accounts are drawn into a
-    campaign through a shared key other than a card."""
-    if not unvouched(state, now):
-        return False
-    n = state.n
-    c = state.counts
-    if max(c[_I_ELICIT], c[_I_THINKING]) * 10 >= 3 * n or c[_I_AGENTIC] * 10 >= 7 * n:
-        return True
-    prompts = c[_I_PROMPT]
-    return bool(prompts) and max(c[i] for i in _CAPABILITIES) * 10 >= 7 * prompts
+    created = snap.created_ts
+    return created is None or now - created <= 30 * DAY
 
 
 @dataclass(slots=True)
@@ -188,7 +393,7 @@ class CampaignLinker:
 
     def __init__(
         self,
-        lookup: Callable[[str], AccountState | None],
+        lookup: Callable[[str], AccountSnapshot | None],
         suspicious_logit: float,
         candidate_logit: float,
     ) -> None:
@@ -370,6 +575,16 @@ class CampaignLinker:
             campaign.terms.append(("shared_key_kinds", float(len(kinds)), bonus))
             campaign.logit += bonus
 
+    def joins_by_card(self, keys: list[int]) -> bool:
+        """Whether one of `keys` is a card some campaign already pays with (its holder may be
+        drawn in without its own evidence: keep its snapshot)."""
+        for key in keys:
+            if key & 7 in ALONE_KIND_CODES:
+                group = self._groups.get(key)
+                if group is not None and group.campaign is not None:
+                    return True
+        return False
+
     def _tied(self, account_id: str, campaign: Campaign, besides: int) -> bool:
         """Whether the account shares another of the campaign's keys, one of the two (this
         one or `besides`) a strong kind."""
@@ -387,38 +602,43 @@ class CampaignLinker:
 
 
 def assess_group(
-    kind: str, total: int, states: list[AccountState], now: float, per_key: float = 0.0
+    kind: str, total: int, snaps: list[AccountSnapshot], now: float, per_key: float = 0.0
 ) -> tuple[float, list[Term]]:
-    """Score `total` accounts (`states` a sample) linked by a key of `kind` as one actor."""
-    m = len(states)
-    n = sum(s.n for s in states) or 1
-    counts = [0] * 15
-    prompts = 0
-    out = 0
+    """Score `total` accounts (`snaps` a sample) linked by a key of `kind` as one actor."""
+    m = len(snaps)
+    elicit = agentic = limited = prompts = out = n = 0
+    cap0 = cap1 = cap2 = cap3 = 0
     fresh = org = 0
     rate = 0.0
     out_rate = 0.0  # output tokens per hour: what a harvest is after, however many calls
     hod = 0
-    rates: list[float] = []
-    first = min(s.first_ts for s in states)
-    last = max(s.last_ts for s in states)
-    for s in states:
-        c = s.counts
-        counts[_I_ELICIT] += max(c[_I_ELICIT], c[_I_THINKING])
-        counts[_I_AGENTIC] += c[_I_AGENTIC]
-        counts[_I_RATE_LIMITED] += c[_I_RATE_LIMITED]
-        for i in _CAPABILITIES:
-            counts[i] += c[i]
-        prompts += c[_I_PROMPT]
+    rates: list[int] = []
+    first = min(s.first_ts for s in snaps)
+    last = max(s.last_ts for s in snaps)
+    young = now - 14 * DAY
+    hour = int(now // HOUR)
+    for s in snaps:
+        n += s.n
+        elicit += s.elicit
+        agentic += s.agentic
+        limited += s.rate_limited
+        c0, c1, c2, c3 = s.caps
+        cap0 += c0
+        cap1 += c1
+        cap2 += c2
+        cap3 += c3
+        prompts += s.prompts
         out += s.out_tokens
-        if s.created_ts is not None and now - s.created_ts < 14 * DAY:
+        created = s.created_ts
+        if created is not None and created > young:
             fresh += 1
         org += s.has_org
-        r = s.hourly_rate(now)
+        r = s._rate if s._rate_hour == hour else s.hourly_rate(now)  # cached per hour
         rate += r
         out_rate += r * s.out_tokens / (s.n or 1)
         rates.append(s.n)
         hod |= s.hod_mask
+    n = n or 1
     terms: list[Term] = []
     add = terms.append
     scale = total / m  # members beyond the sample add volume at the sample's average
@@ -433,13 +653,14 @@ def assess_group(
     # low-and-slow networks keep the calls few and make every answer count.
     volume = max(rate, out_rate / OUTPUT_PER_CALL) * scale
     add(("group_volume", volume, _clamp(0.8 * math.log2(max(volume, 0.1) / 100.0), -1.5, 2.5)))
-    elicit = counts[_I_ELICIT] / n
-    add(("group_reasoning_elicitation", elicit, 3.0 * elicit))
+    elicit_share = elicit / n
+    add(("group_reasoning_elicitation", elicit_share, 3.0 * elicit_share))
     out_mean = out / n
     out_weight = -2.5 if out_mean < 80 else _clamp(0.6 * math.log2(out_mean / 400.0), -1.0, 1.2)
     add(("group_output_tokens", out_mean, out_weight))
+    per_prompt = prompts or 1
     concentration = max(
-        counts[_I_AGENTIC] / n, *(counts[i] / (prompts or 1) for i in _CAPABILITIES)
+        agentic / n, cap0 / per_prompt, cap1 / per_prompt, cap2 / per_prompt, cap3 / per_prompt
     )
     add(
         (
@@ -461,9 +682,9 @@ def assess_group(
         mean = sum(rates) / m
         cv = math.sqrt(sum((x - mean) ** 2 for x in rates) / m) / mean if mean else 1.0
         add(("load_balanced", cv, _clamp(1.0 - 2.0 * cv, 0.0, 0.8)))
-    limited = counts[_I_RATE_LIMITED] / n
-    if limited:
-        add(("group_rate_limited", limited, min(4.0 * limited, 1.0)))
+    limited_share = limited / n
+    if limited_share:
+        add(("group_rate_limited", limited_share, min(4.0 * limited_share, 1.0)))
     logit = GROUP_PRIOR
     for term in terms:
         logit += term[2]

@@ -1,4 +1,4 @@
-"""The detection core: events in, alerts out, no I/O.
+"""The detection core's account side: events in, account alerts and link evidence out, no I/O.
 
 `Detector.process_features` is the whole per-event path: de-duplicate, apply lateness, fold
 the event's features into its account's state, and — only when the account's evidence has
@@ -9,6 +9,13 @@ raw event, so they decide the same on the same events (`process` takes a parsed 
 Decisions depend only on each account's own event sequence and on event time, never on wall
 clock or arrival batching; hence one Detector per Kafka partition agrees with one Detector over
 a whole file, provided an account's events keep their order.
+
+Campaigns are not decided here: when an account is first seen (and on its next two events
+while they look like harvesting), re-scored, or labelled benign, the detector appends a
+`LinkEvidence` (link keys and a snapshot of the account) to `evidence`, and the driver hands
+it to the campaign stage (`stream_detector.stage`): directly in `replay`
+(`stream_detector.pipeline.Pipeline`), through an internal topic on Kafka. The account side
+never reads campaign state, so nothing flows back and each side stays deterministic.
 """
 
 from __future__ import annotations
@@ -16,24 +23,26 @@ from __future__ import annotations
 import pickle
 from collections import Counter
 from dataclasses import dataclass, field
-from itertools import islice
 
 from stream_detector import features as ff
-from stream_detector.alerts import SEVERITIES, Alert, AlertPolicy, alert_id
-from stream_detector.campaigns import Campaign, CampaignLinker, latest, link_keys
+from stream_detector.alerts import Alert, alert_id
+from stream_detector.campaigns import AccountSnapshot, link_keys
 from stream_detector.config import DetectorConfig
 from stream_detector.dedupe import Deduplicator
 from stream_detector.events import Event
 from stream_detector.labels import Label
 from stream_detector.model import OnlineModel
-from stream_detector.scoring import HOUR, Term, assess, explain, logit, sigmoid
+from stream_detector.scoring import HOUR, Term, assess, explain, sigmoid
+from stream_detector.stage import LinkEvidence, policy_of
 from stream_detector.state import AccountState, AccountStore
 
-#: How far (log-odds) below the `low` threshold a key group may be and still join a candidate
-#: campaign, to be judged with the groups it is linked to.
-CANDIDATE_MARGIN = 3.5
-#: Version of the shared-state checkpoint (`export_model`).
-SHARED_STATE_VERSION = 2
+#: Version of the shared-state checkpoint (`export_model`); 3: the campaign linker moved out
+#: to the campaign stage.
+SHARED_STATE_VERSION = 3
+#: An account's first event sends link evidence, and so do its next ones up to this one if
+#: they look like harvesting (then only re-scores do): throwaway accounts of a swarm make a
+#: handful of calls, and the first may not show what they are for.
+LINK_EARLY = 3
 #: Scores kept for `take_scores` between two calls (a driver that never asks keeps no more).
 MAX_PENDING_SCORES = 10_000
 #: A busy account is re-scored once its new events reach 1/2**RESCORE_SHIFT of its total (and
@@ -58,25 +67,21 @@ class DetectorStats:
 
 
 class Detector:
-    """Per-account state, scoring and alert policy over a stream of events."""
+    """Per-account state, scoring and alert policy over a stream of events; link evidence
+    for the campaign stage."""
 
-    def __init__(self, config: DetectorConfig | None = None, track_dirty: bool = True) -> None:
+    def __init__(
+        self, config: DetectorConfig | None = None, track_dirty: bool = True, link: bool = True
+    ) -> None:
         """`track_dirty`: remember changed accounts for `take_dirty` (the worker's write-behind);
-        `replay` turns it off, having nothing to write behind."""
+        `replay` turns it off, having nothing to write behind. `link`: emit link evidence into
+        `evidence` (the driver must drain it, see `take_evidence`)."""
         self.config = config = config or DetectorConfig()
         self.stats = DetectorStats()
         self.model = OnlineModel(
             config.seed, config.label_model_weight, config.labels_for_full_weight
         )
-        self.policy = AlertPolicy(
-            (
-                config.threshold_low,
-                config.threshold_medium,
-                config.threshold_high,
-                config.threshold_critical,
-            ),
-            config.cooldown_s,
-        )
+        self.policy = policy_of(config)
         self._dedupe = Deduplicator(config.dedupe_capacity, config.dedupe_horizon_s)
         self._store = AccountStore(config.idle_expiry_s, config.max_accounts)
         # Model name -> event time until which it counts as newly released (0: never).
@@ -87,10 +92,9 @@ class Detector:
         self._scores: list[float] = []
         self._clock = float("-inf")
         self._since_expiry = 0
-        low = logit(config.threshold_low)
-        self.linker = CampaignLinker(self._store.get, low, low - CANDIDATE_MARGIN)
-        #: Member alerts never page on their own: the cluster alert does.
-        self._member_cap = config.threshold_critical - 1e-6
+        self._link_on = link
+        #: Link evidence for the campaign stage, in order, until the driver takes it.
+        self.evidence: list[LinkEvidence] = []
 
     # --- the per-event path ----------------------------------------------------------------
     def process(self, event: Event) -> list[Alert]:
@@ -136,8 +140,10 @@ class Detector:
             or (fresh >= 4 and int(ts // HOUR) != state.scored_hour)
         ):
             return self._score(account_id, state, f)
-        if state.n == 1:
-            return self._link(account_id, state, f)
+        if state.n <= LINK_EARLY and self._link_on:
+            snapshot = AccountSnapshot.of(state)
+            if state.n == 1 or snapshot.harvest:
+                self.evidence.append(LinkEvidence(account_id, ts, link_keys(f, state), snapshot))
         return []
 
     def _is_new_model(self, model: str, ts: float) -> bool:
@@ -154,28 +160,23 @@ class Detector:
         return ts < until
 
     def _score(self, account_id: str, state: AccountState, f: ff.EventFeatures) -> list[Alert]:
-        """Re-assess one account (rules, models, its campaign) and run the alert policy."""
+        """Re-assess one account (rules, models) and run the alert policy; then tell the
+        campaign stage (the snapshot includes the policy memory just updated)."""
         now = f.ts
         self.stats.scored += 1
         state.scored_n = state.n
         state.scored_hour = int(now // HOUR)
-        alerts = self._link(account_id, state, f)
         assessment = assess(state, now)
         extra = self.model.assess(assessment)
         score = sigmoid(assessment.logit + sum(t[2] for t in extra))
         if len(self._scores) < MAX_PENDING_SCORES:
             self._scores.append(score)
-        terms = assessment.terms + extra
-        campaign = self._campaign_of(account_id)
-        if campaign is not None:
-            member_score = min(sigmoid(campaign.logit), self._member_cap)
-            if member_score > score:
-                score = member_score
-                terms = self._member_terms(campaign)
-        alert = self._account_alert(account_id, state, score, terms, now)
-        if alert is not None:
-            alerts.append(alert)
-        return alerts
+        alert = self._account_alert(account_id, state, score, assessment.terms + extra, now)
+        if self._link_on:
+            self.evidence.append(
+                LinkEvidence(account_id, now, link_keys(f, state), AccountSnapshot.of(state))
+            )
+        return [] if alert is None else [alert]
 
     def _account_alert(
         self, account_id: str, state: AccountState, score: float, terms: list[Term], now: float
@@ -199,70 +200,6 @@ class Detector:
             events=state.n,
         )
 
-    # --- campaigns ---------------------------------------------------------------------------
-    def _link(self, account_id: str, state: AccountState, f: ff.EventFeatures) -> list[Alert]:
-        """Register the account's link keys; alert on campaigns whose evidence rose."""
-        alerts: list[Alert] = []
-        for campaign in self.linker.observe(account_id, link_keys(f, state), f.ts):
-            alerts.extend(self._campaign_alerts(campaign, f.ts))
-        return alerts
-
-    def _campaign_of(self, account_id: str) -> Campaign | None:
-        campaign_id = self.linker.campaign_of.get(account_id)
-        return None if campaign_id is None else self.linker.campaigns.get(campaign_id)
-
-    def _member_terms(self, campaign: Campaign) -> list[Term]:
-        size = float(len(campaign.members))
-        return [("campaign_member", size, 10.0), *campaign.terms]
-
-    def _campaign_alerts(self, campaign: Campaign, now: float) -> list[Alert]:
-        """The cluster alert, and the members' own alerts once the campaign is high.
-
-        Members are alerted once per campaign level: all of them when the level rises, and
-        afterwards only those who joined since, so a large campaign costs O(new members).
-        """
-        score = sigmoid(campaign.logit)
-        total = len(campaign.members)
-        alerts: list[Alert] = []
-        severity = self.policy.decide(
-            campaign.policy, "cluster", campaign.campaign_id, score, float(total), now
-        )
-        if severity is not None:
-            self.stats.alerts["cluster", severity] += 1
-            sample = [s for s in map(self._store.get, latest(campaign.members)) if s is not None]
-            alerts.append(
-                Alert(
-                    alert_id=alert_id(
-                        "cluster", campaign.campaign_id, severity, self.policy.bucket(now)
-                    ),
-                    kind="cluster",
-                    subject=campaign.campaign_id,
-                    accounts=list(islice(campaign.members, self.config.max_alert_accounts)),
-                    accounts_total=total,
-                    severity=severity,
-                    score=score,
-                    reasons=explain(campaign.terms),
-                    event_ts=now,
-                    first_seen_ts=min((s.first_ts for s in sample), default=now),
-                    events=sum(s.n for s in sample),
-                )
-            )
-        level = self.policy.level(score)
-        if level < SEVERITIES.index("high") + 1:
-            return alerts
-        start = 0 if level > campaign.member_level else campaign.members_alerted
-        campaign.member_level = max(level, campaign.member_level)
-        campaign.members_alerted = total
-        member_score = min(score, self._member_cap)
-        terms = self._member_terms(campaign)
-        for member in islice(campaign.members, start, None):
-            state = self._store.get(member)
-            if state is not None:
-                alert = self._account_alert(member, state, member_score, terms, now)
-                if alert is not None:
-                    alerts.append(alert)
-        return alerts
-
     def _expire(self) -> None:
         self._since_expiry = 0
         dropped = self._store.expire(self._clock)
@@ -285,6 +222,10 @@ class Detector:
         if not label.attack:
             score = sigmoid(assessment.logit)
             self.policy.suppress(state.policy, score, state.recent_rate(now))
+            if state.n and self._link_on:  # the stage's member alerts respect the label too
+                self.evidence.append(
+                    LinkEvidence(label.account_id, now, [], AccountSnapshot.of(state))
+                )
         if self._track_dirty:
             self._dirty.add(label.account_id)
 
@@ -293,14 +234,15 @@ class Detector:
     def accounts_tracked(self) -> int:
         return len(self._store)
 
-    @property
-    def campaigns_tracked(self) -> int:
-        return len(self.linker.campaigns)
-
     def take_scores(self) -> list[float]:
         """Account scores computed since the last call (for the score-distribution metric)."""
         scores, self._scores = self._scores, []
         return scores
+
+    def take_evidence(self) -> list[LinkEvidence]:
+        """Link evidence emitted since the last call, in order; clears it."""
+        evidence, self.evidence = self.evidence, []
+        return evidence
 
     def take_dirty(self) -> set[str]:
         """Accounts changed (or expired) since the last call; clears the set."""
@@ -320,14 +262,13 @@ class Detector:
             self._clock = state.last_ts
 
     def export_model(self) -> bytes:
-        """Checkpoint of what is shared across accounts: the online models, the model
-        catalogue and the campaign linker (pickle, versioned; load only your own)."""
+        """Checkpoint of what is shared across accounts: the online models and the model
+        catalogue (pickle, versioned; load only your own)."""
         return pickle.dumps(
             {
                 "version": SHARED_STATE_VERSION,
                 "model": self.model.export(),
                 "catalog": (self._catalog_start, self._new_model_until),
-                "linker": self.linker.export_state(),
             },
             protocol=pickle.HIGHEST_PROTOCOL,
         )
@@ -339,4 +280,3 @@ class Detector:
             raise ValueError("unknown shared-state checkpoint format")
         self.model.restore(doc["model"])
         self._catalog_start, self._new_model_until = doc["catalog"]
-        self.linker.import_state(doc["linker"])

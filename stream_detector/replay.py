@@ -29,10 +29,10 @@ import orjson
 
 from stream_detector import health, metrics
 from stream_detector.config import ConfigError, DetectorConfig
-from stream_detector.detector import Detector
 from stream_detector.events import Rejection
 from stream_detector.features import parse_features
 from stream_detector.labels import Label, parse_label
+from stream_detector.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -156,8 +156,9 @@ class MetricsPublisher:
         self._seen[name] = value
         return delta
 
-    def publish(self, summary: ReplaySummary, detector: Detector) -> None:
+    def publish(self, summary: ReplaySummary, pipeline: Pipeline) -> None:
         now = time.monotonic()
+        detector = pipeline.detector
         stats = detector.stats
         metrics.observe_batch(self._delta("events", stats.events), now - self._last)
         self._last = now
@@ -165,11 +166,11 @@ class MetricsPublisher:
         metrics.count_late(self._delta("late", stats.late))
         for reason, count in summary.rejected.items():
             metrics.count_rejected(reason, self._delta(f"rejected/{reason}", count))
-        for (kind, severity), count in stats.alerts.items():
+        for (kind, severity), count in pipeline.alerts.items():
             for _ in range(self._delta(f"alerts/{kind}/{severity}", count)):
                 metrics.count_alert(kind, severity)
         metrics.observe_scores(detector.take_scores())
-        metrics.set_tracked(detector.accounts_tracked, detector.campaigns_tracked)
+        metrics.set_tracked(detector.accounts_tracked, pipeline.stage.campaigns_tracked)
 
 
 def _lines(
@@ -188,13 +189,14 @@ def _lines(
 def replay(
     inputs: list[str],
     alerts_out: BinaryIO,
-    detector: Detector,
+    detector: Pipeline,
     labels: list[Label] | None = None,
     rejects_out: BinaryIO | None = None,
     progress: Progress | None = None,
     publisher: MetricsPublisher | None = None,
 ) -> ReplaySummary:
-    """Run `detector` over `inputs` in order, writing alerts as JSON Lines to `alerts_out`."""
+    """Run `detector` (the account side and the campaign stage, evidence handed over in
+    order) over `inputs` in order, writing alerts as JSON Lines to `alerts_out`."""
     summary = ReplaySummary()
     started = time.monotonic()
     pending = labels or []
@@ -233,12 +235,12 @@ def replay(
     for label in pending[next_label:]:
         detector.apply_label(label)
     alerts_out.flush()
-    stats = detector.stats
+    stats = detector.detector.stats
     summary.events = stats.events
     summary.duplicates = stats.duplicates
     summary.late = stats.late
     summary.labels = stats.labels
-    summary.alerts = Counter(stats.alerts)
+    summary.alerts = Counter(detector.alerts)
     summary.seconds = time.monotonic() - started
     if progress is not None:
         progress.close()
@@ -330,7 +332,7 @@ def run(args: argparse.Namespace) -> int:
         summary = replay(
             args.inputs,
             alerts_out,
-            Detector(config, track_dirty=False),
+            Pipeline(config),
             labels,
             rejects_out,
             progress,

@@ -2,10 +2,11 @@
 
     python -m stream_detector.bench.memory [--accounts 1000000] [--linked 100000]
 
-Accounts are fed through the real `Detector` (derive, state, scoring, linking) with two events
-each and prompt text; every account has its own card and one of many network prefixes (so the
-link-key memory is exercised too). Then `--linked` accounts in campaigns of 40 that share cards,
-prefixes and templates. RSS is read from /proc after each phase.
+Accounts are fed through the real `Pipeline` (derive, state, scoring; linking in the campaign
+stage) with two events each and prompt text; every account has its own card and one of many
+network prefixes (so the link-key memory is exercised too). Then `--linked` accounts in
+campaigns of 40 that share cards, prefixes and templates. RSS is read from /proc after each
+phase.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import time
 import orjson
 
 from stream_detector.bench.machine import describe, rss_mib
-from stream_detector.detector import Detector
 from stream_detector.events import event_from_object
+from stream_detector.pipeline import Pipeline
 
 T0 = 1_767_225_600.0
 WORDS = [
@@ -45,7 +46,7 @@ def chat_prompt(i: int) -> str:
     return f"{' '.join(picked)} {i}: could you help me with this?"
 
 
-def feed(detector: Detector, start: int, count: int, linked: bool) -> None:
+def feed(detector: Pipeline, start: int, count: int, linked: bool) -> None:
     for i in range(start, start + count):
         group = i // 40
         for k in range(2):
@@ -76,7 +77,7 @@ def main() -> None:
     args = parser.parse_args()
     gc.collect()
     base, _ = rss_mib()
-    detector = Detector(track_dirty=False)
+    detector = Pipeline()
     started = time.perf_counter()
     feed(detector, 0, args.accounts, linked=False)
     gc.collect()
@@ -90,13 +91,13 @@ def main() -> None:
     print(
         orjson.dumps(
             {
-                "accounts": detector.accounts_tracked,
+                "accounts": detector.detector.accounts_tracked,
                 "rss_start_mib": round(base),
                 "rss_after_accounts_mib": round(after_accounts),
                 "bytes_per_account": round((after_accounts - base) * 2**20 / args.accounts),
                 "linked_accounts": args.linked,
-                "campaigns": len(detector.linker.campaigns),
-                "key_groups": detector.linker.groups_tracked,
+                "campaigns": len(detector.stage.linker.campaigns),
+                "key_groups": detector.stage.linker.groups_tracked,
                 "rss_after_linked_mib": round(after_linked),
                 "bytes_per_linked_account": round(
                     (after_linked - after_accounts) * 2**20 / max(args.linked, 1)

@@ -20,9 +20,9 @@ from pathlib import Path
 import orjson
 
 from stream_detector.bench.machine import describe
-from stream_detector.detector import Detector
 from stream_detector.events import Rejection
 from stream_detector.features import parse_features
+from stream_detector.pipeline import Pipeline
 
 CACHE = Path(".cache/bench")
 
@@ -47,7 +47,7 @@ def baseline(lines: list[bytes]) -> float:
 
 def detector(lines: list[bytes]) -> tuple[float, int]:
     started = time.perf_counter()
-    det = Detector(track_dirty=False)
+    det = Pipeline()
     process = det.process_features
     alerts = 0
     for line in lines:

@@ -50,6 +50,7 @@ from stream_detector.bench.machine import describe
 from stream_detector.detector import Detector
 from stream_detector.events import Rejection
 from stream_detector.features import parse_features
+from stream_detector.stage import CampaignStage
 
 CACHE = Path(".cache/bench")
 BROKER_SH = Path(__file__).resolve().parents[2] / "deploy" / "kafka" / "broker.sh"
@@ -175,16 +176,22 @@ async def raw_loop(bootstrap: str, topic: str, partitions: int, total: int) -> f
 
 # --- the core alone ---------------------------------------------------------------------------
 def core_only(messages: list[tuple[bytes, bytes]], partitions: int) -> float:
-    """Events/s of the detection core in this process, one `Detector` per partition as in
-    the worker, without Kafka: what the worker's own overhead is measured against."""
+    """Events/s of the detection core in this process, one `Detector` per partition and one
+    campaign stage fed their link evidence, as in the worker, without Kafka: what the
+    worker's own overhead is measured against."""
     detectors = [Detector() for _ in range(partitions)]
+    stage = CampaignStage()
     started = time.perf_counter()
     for key, value in messages:
         try:
             f = parse_features(value)
         except Rejection:
             continue
-        detectors[zlib.crc32(key) % partitions].process_features(f)
+        detector = detectors[zlib.crc32(key) % partitions]
+        detector.process_features(f)
+        if detector.evidence:
+            for evidence in detector.take_evidence():
+                stage.observe(evidence)
     return len(messages) / (time.perf_counter() - started)
 
 

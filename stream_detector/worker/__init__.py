@@ -20,7 +20,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "Consume API-call events from Kafka, keep per-account state with changelog "
             "recovery, and produce alerts. Configured by STREAM_DETECTOR_* environment "
             "variables: BOOTSTRAP_SERVERS, SECURITY_PROTOCOL, SASL_*, SSL_*, TOPIC_EVENTS, "
-            "TOPIC_ALERTS, TOPIC_LABELS, TOPIC_DLQ, APP_ID, PARTITIONS, STORE (rocksdb|memory), "
+            "TOPIC_ALERTS, TOPIC_LABELS, TOPIC_DLQ, TOPIC_EVIDENCE, EVIDENCE_PARTITIONS, APP_ID, "
+            "PARTITIONS, STORE (rocksdb|memory), "
             "DATA_DIR, COMMIT_INTERVAL_S, METRICS_HOST, METRICS_PORT, ... (see README)."
         ),
     )

@@ -46,6 +46,13 @@ class WorkerConfig:
     topic_alerts: str = "extraction-alerts"
     topic_labels: str = "extraction-labels"
     topic_dlq: str = "api-calls-dlq"
+    #: Internal topic carrying link evidence from every partition to the campaign stage;
+    #: empty = ``<app_id>-link-evidence``.
+    topic_evidence: str = ""
+    #: Partitions of the link-evidence topic = campaign stage instances (stage i runs beside
+    #: state partition i). 1 (the default) finds campaigns across the whole deployment; more
+    #: shard campaigns by payment key (see deploy/kafka/README.md).
+    evidence_partitions: int = 1
     #: Partitions of the source topic and of the state changelog (co-partitioned). 0 = adopt
     #: the source topic's count, or 8 when the worker has to create it.
     partitions: int = 0
@@ -90,12 +97,24 @@ class WorkerConfig:
             host, _, port = server.rpartition(":")
             if not host or not port.isdigit() or not 0 < int(port) < 65536:
                 raise ConfigError(f"{ENV_PREFIX}BOOTSTRAP_SERVERS: {server!r} is not host:port")
-        names = (self.topic_events, self.topic_alerts, self.topic_labels, self.topic_dlq)
+        names = (
+            self.topic_events,
+            self.topic_alerts,
+            self.topic_labels,
+            self.topic_dlq,
+            self.evidence_topic,
+        )
         if len(set(names)) != len(names) or not all(names):
             raise ConfigError(f"{ENV_PREFIX}TOPIC_*: topic names must be distinct and non-empty")
         _at_least("PARTITIONS", self.partitions, 0)
         _at_least("REPLICATION_FACTOR", self.replication_factor, 1)
         _at_least("LABELS_PARTITIONS", self.labels_partitions, 1)
+        _at_least("EVIDENCE_PARTITIONS", self.evidence_partitions, 1)
+        if self.partitions and self.evidence_partitions > self.partitions:
+            raise ConfigError(
+                f"{ENV_PREFIX}EVIDENCE_PARTITIONS={self.evidence_partitions} exceeds the "
+                f"{self.partitions} state partitions (stage i runs beside state partition i)"
+            )
         _at_least("STANDBY_REPLICAS", self.standby_replicas, 0)
         _at_least("MAX_POLL_RECORDS", self.max_poll_records, 1)
         _at_least("LINGER_MS", self.linger_ms, 0)
@@ -127,6 +146,11 @@ class WorkerConfig:
     @property
     def tls(self) -> bool:
         return self.security_protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def evidence_topic(self) -> str:
+        """The link-evidence topic (``TOPIC_EVIDENCE``, else ``<app_id>-link-evidence``)."""
+        return self.topic_evidence or f"{self.app_id}-link-evidence"
 
     @property
     def changelog_topic(self) -> str:

@@ -19,6 +19,13 @@ Consistency (at-least-once, replay-exact):
 
 Source offsets live in the checkpoint with the state they describe, not in a consumer group:
 they cannot disagree.
+
+Campaigns: each partition's detector emits link evidence, which is sent to the link-evidence
+topic (acknowledged, like the alerts, before the partition's next checkpoint). Campaign stage
+i consumes evidence partition i on the worker that owns state partition i (with one evidence
+partition, the default, one stage sees the whole deployment's evidence) and is written behind
+like a partition: its alerts acknowledged, then its state, then its checkpoint (next evidence
+offset and the positions it has seen of each origin), see `stream_detector.worker.stage`.
 """
 
 from __future__ import annotations
@@ -39,7 +46,14 @@ from stream_detector.events import Rejection
 from stream_detector.labels import Label, parse_label
 from stream_detector.worker.config import WorkerConfig
 from stream_detector.worker.partition import PartitionState
-from stream_detector.worker.records import Checkpoint, checkpoint_key, split_key
+from stream_detector.worker.records import (
+    Checkpoint,
+    StageCheckpoint,
+    checkpoint_key,
+    split_key,
+    stage_checkpoint_key,
+)
+from stream_detector.worker.stage import EvidenceRecord, StageState
 from stream_detector.worker.store import StateStore
 
 log = logging.getLogger(__name__)
@@ -65,6 +79,9 @@ class Engine(Service):
         self.detector_config = detector_config
         self.store = store
         self.partitions: dict[int, PartitionState] = {}
+        #: Campaign stages owned here, by evidence partition (= the state partition they
+        #: live beside).
+        self.stages: dict[int, StageState] = {}
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._label_tps: list[TopicPartition] = []
@@ -142,11 +159,15 @@ class Engine(Service):
                 del self.partitions[p]
                 self._stats.pop(p, None)
                 metrics.forget_partition(self.config.topic_events, p)
+            for p in set(self.stages) - actives:
+                del self.stages[p]
             stale = {p for p, s in self.partitions.items() if not self._current(s)}
+            stale |= {p for p, s in self.stages.items() if not self._stage_current(s)}
             restore = (actives - set(self.partitions)) | stale
             if restore:
-                restored = self._restore(restore)
+                restored, stages = self._restore(restore)
                 self.partitions.update(restored)
+                self.stages.update(stages)
                 accounts = sum(s.accounts for s in restored.values())
                 metrics.observe_recovery(accounts, time.perf_counter() - started)
                 log.info(
@@ -172,16 +193,28 @@ class Engine(Service):
         stored = Checkpoint.decode(value).offset if value is not None else None
         return stored == state.committed_offset
 
-    def _restore(self, partitions: set[int]) -> dict[int, PartitionState]:
+    def _stage_current(self, stage: StageState) -> bool:
+        value = self.store.get(stage_checkpoint_key(stage.partition))
+        stored = StageCheckpoint.decode(value).offset if value is not None else None
+        return stored == stage.committed_offset
+
+    def _restore(
+        self, partitions: set[int]
+    ) -> tuple[dict[int, PartitionState], dict[int, StageState]]:
+        """Partitions (and the campaign stages beside them) rebuilt from the local store."""
         records: dict[int, list[tuple[bytes, bytes]]] = {p: [] for p in partitions}
         for key, value in self.store.items():
             p, _, _ = split_key(key)
             if p in records:
                 records[p].append((key, value))
-        return {
-            p: PartitionState.restore(p, self.detector_config, items)
+        cfg = self.detector_config
+        n = self.config.evidence_partitions
+        states = {
+            p: PartitionState.restore(p, cfg, items, evidence_partitions=n)
             for p, items in records.items()
         }
+        stages = {p: StageState.restore(p, cfg, items) for p, items in records.items() if p < n}
+        return states, stages
 
     async def _assign(self) -> None:
         """Assign the owned source partitions and the labels; seek to the checkpoints."""
@@ -189,7 +222,8 @@ class Engine(Service):
         assert consumer is not None
         topic = self.config.topic_events
         tps = [TopicPartition(topic, p) for p in sorted(self.partitions)]
-        consumer.assign(tps + (self._label_tps if tps else []))
+        evidence = [TopicPartition(self.config.evidence_topic, p) for p in sorted(self.stages)]
+        consumer.assign(tps + evidence + (self._label_tps if tps else []))
         for tp in tps:
             offset = self.partitions[tp.partition].next_offset
             if offset is not None:
@@ -198,6 +232,12 @@ class Engine(Service):
                 await consumer.seek_to_beginning(tp)
             else:
                 await consumer.seek_to_end(tp)
+        for tp in evidence:  # a stage without checkpoint reads all the evidence there is
+            offset = self.stages[tp.partition].next_offset
+            if offset is not None:
+                consumer.seek(tp, offset)
+            else:
+                await consumer.seek_to_beginning(tp)
         for tp in self._label_tps if tps else []:
             consumer.seek(tp, min(s.labels.get(tp.partition, 0) for s in self.partitions.values()))
 
@@ -218,8 +258,11 @@ class Engine(Service):
                 for tp, records in batches.items():
                     if tp.topic == self.config.topic_events:
                         await self._process(tp.partition, records)
+                    elif tp.topic == self.config.evidence_topic:
+                        await self._process_evidence(tp.partition, records)
                     else:
                         self._labels(tp.partition, records)
+                await self._send_evidence()
                 now = time.monotonic()
                 due = [p for p, at in self._due.items() if at <= now]
                 if due:
@@ -247,6 +290,37 @@ class Engine(Service):
         metrics.observe_event_times(result.event_ts)
         metrics.observe_scores(state.detector.take_scores())
         self._count_stats(state)
+
+    async def _process_evidence(self, partition: int, records: list[Any]) -> None:
+        stage = self.stages.get(partition)
+        if stage is None:
+            return
+        producer = self._producer
+        assert producer is not None
+        topic = self.config.topic_alerts
+        for alert in stage.process(records):
+            self._pending.append(
+                await producer.send(topic, value=alert.to_json(), key=alert.subject.encode())
+            )
+            metrics.count_alert(alert.kind, alert.severity)
+
+    async def _send_evidence(self) -> None:
+        """Every partition's new link evidence to the evidence topic, batched per evidence
+        partition; acknowledged before the next checkpoint (see `_flush`)."""
+        by_partition: dict[int, list[tuple[bytes, bytes | None]]] = {}
+        for state in self.partitions.values():
+            if state.outbox:
+                record: EvidenceRecord
+                for record in state.take_outbox():
+                    by_partition.setdefault(record[2], []).append((record[0], record[1]))
+        if not by_partition:
+            return
+        producer = self._producer
+        assert producer is not None
+        topic = self.config.evidence_topic
+        for p, records in by_partition.items():
+            for future, _ in await self._send_records(producer, topic, p, records):
+                self._pending.append(future)
 
     async def _dead_letter(self, record: Any, rejection: Rejection) -> asyncio.Future[Any]:
         """The original key and bytes, with why and where from in headers."""
@@ -300,7 +374,8 @@ class Engine(Service):
     def _update_gauges(self) -> None:
         states = self.partitions.values()
         metrics.set_tracked(
-            sum(s.accounts for s in states), sum(s.detector.campaigns_tracked for s in states)
+            sum(s.accounts for s in states),
+            sum(s.stage.campaigns_tracked for s in self.stages.values()),
         )
         consumer = self._consumer
         if consumer is None:
@@ -313,8 +388,9 @@ class Engine(Service):
 
     # --- write-behind -----------------------------------------------------------------------
     async def _flush(self, partitions: list[int] | None = None) -> None:
-        """Alerts durable, then each changed partition's dirty accounts, shared state and
-        checkpoint (`partitions`: only those, else all)."""
+        """Alerts and evidence durable, then each changed partition's dirty accounts, shared
+        state and checkpoint, and the state and checkpoint of the campaign stage beside it
+        (`partitions`: only those, else all)."""
         chosen = sorted(
             self.partitions if partitions is None else set(partitions) & set(self.partitions)
         )
@@ -324,10 +400,13 @@ class Engine(Service):
         producer, consumer = self._producer, self._consumer
         assert producer is not None and consumer is not None
         started = time.perf_counter()
+        await self._send_evidence()
         pending, self._pending = self._pending, []
         if pending:
-            await asyncio.gather(*pending)  # a failed alert or dead letter stops the commit
-        written: list[tuple[PartitionState, int, list[tuple[bytes, bytes | None]], Any]] = []
+            await asyncio.gather(*pending)  # a failed alert, dead letter or evidence stops it
+        written: list[
+            tuple[PartitionState | StageState, int, list[tuple[bytes, bytes | None]], Any]
+        ] = []
         accounts = 0
         topic = self.config.changelog_topic
         for p in chosen:
@@ -342,16 +421,27 @@ class Engine(Service):
             accounts += flushed
             futures = await self._send_records(producer, topic, p, records)
             written.append((state, offset, records, futures))
+        for p in chosen:
+            stage = self.stages.get(p)
+            if stage is None or (not stage.changed and stage.committed_offset is not None):
+                continue
+            if stage.next_offset is None:
+                tp = TopicPartition(self.config.evidence_topic, p)
+                stage.next_offset = await consumer.position(tp)
+            offset = stage.next_offset
+            records = stage.flush_records()
+            futures = await self._send_records(producer, topic, p, records)
+            written.append((stage, offset, records, futures))
         if not written:
             return
-        for state, offset, records, futures in written:
+        for target, offset, records, futures in written:
             last = None
             for future, count in futures:
                 meta = await future
                 last = meta.offset + count - 1
             assert last is not None
-            self.store.apply(state.partition, records, last)
-            state.committed_offset = offset
+            self.store.apply(target.partition, records, last)
+            target.committed_offset = offset
         metrics.observe_flush(accounts, time.perf_counter() - started)
 
     @staticmethod

@@ -3,6 +3,10 @@
 Partition p of `api-calls` feeds exactly one `Detector` at a time (on whichever worker owns
 p), so an account's events reach one state in order, whatever partitioner the gateway used.
 Everything here is synchronous and does no I/O; the engine moves the bytes.
+
+The detector's link evidence leaves through `outbox` (encoded, tagged with its origin and
+source offset, routed to a link-evidence partition): the engine sends it to the evidence topic
+before the partition's next checkpoint, so evidence is durable before the state it describes.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from stream_detector.labels import Label
 from stream_detector.worker.records import (
     ACCOUNT,
     CHECKPOINT,
+    SHARED,
     Checkpoint,
     account_key,
     assemble,
@@ -33,6 +38,7 @@ from stream_detector.worker.records import (
     shared_key,
     split_key,
 )
+from stream_detector.worker.stage import EvidenceRecord, encode_evidence
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +66,14 @@ class PartitionState:
         detector: Detector,
         checkpoint: Checkpoint | None,
         ahead: dict[str, int] | None = None,
+        evidence_partitions: int = 1,
     ) -> None:
         self.partition = partition
         self.detector = detector
+        #: Encoded link evidence for the evidence topic, in order, until the engine sends it.
+        self.outbox: list[EvidenceRecord] = []
+        self.evidence_partitions = evidence_partitions
+        self._origin = f"e{partition}"
         #: Next source offset to process; None until known (no checkpoint, nothing read yet).
         self.next_offset: int | None = checkpoint.offset if checkpoint else None
         #: Next offset to apply of each labels partition.
@@ -80,7 +91,11 @@ class PartitionState:
 
     @classmethod
     def restore(
-        cls, partition: int, config: DetectorConfig, records: Iterable[tuple[bytes, bytes]]
+        cls,
+        partition: int,
+        config: DetectorConfig,
+        records: Iterable[tuple[bytes, bytes]],
+        evidence_partitions: int = 1,
     ) -> PartitionState:
         """Rebuild from the partition's state records (key, value) read from the store."""
         checkpoint: Checkpoint | None = None
@@ -92,7 +107,7 @@ class PartitionState:
                 checkpoint = Checkpoint.decode(value)
             elif kind == ACCOUNT:
                 accounts.append((name, value))
-            else:
+            elif kind == SHARED:
                 slot, _, index = name.partition("|")
                 chunks[int(slot), int(index)] = value
         detector = Detector(config)
@@ -111,7 +126,7 @@ class PartitionState:
                 "state ahead of its checkpoint (a flush was cut short)",
                 extra={"partition": partition, "accounts": len(ahead)},
             )
-        return cls(partition, detector, checkpoint, ahead)
+        return cls(partition, detector, checkpoint, ahead, evidence_partitions)
 
     @property
     def accounts(self) -> int:
@@ -120,7 +135,8 @@ class PartitionState:
     def process(self, records: Iterable[Any]) -> BatchResult:
         """Validate and detect over consumer records of this partition, in offset order."""
         out = BatchResult()
-        process = self.detector.process_features
+        detector = self.detector
+        process = detector.process_features
         alerts = out.alerts
         event_ts = out.event_ts
         ahead = self._ahead
@@ -147,6 +163,8 @@ class PartitionState:
             found = process(f)
             if found:
                 alerts.extend(found)
+            if detector.evidence:
+                self._emit(self._origin, record.offset)
         if last is not None:
             self.next_offset = last.offset + 1
             self.changed = True
@@ -162,7 +180,19 @@ class PartitionState:
         self.changed = True
         if label is not None:
             self.detector.apply_label(label)
+            if self.detector.evidence:
+                self._emit(f"l{self.partition}.{labels_partition}", offset)
         return label is not None
+
+    def _emit(self, origin: str, offset: int) -> None:
+        n = self.evidence_partitions
+        for evidence in self.detector.take_evidence():
+            self.outbox.append(encode_evidence(origin, offset, evidence, n))
+
+    def take_outbox(self) -> list[EvidenceRecord]:
+        """Evidence records emitted since the last call (key, value, evidence partition)."""
+        outbox, self.outbox = self.outbox, []
+        return outbox
 
     def knows(self, account_id: str) -> bool:
         return self.detector.export_account(account_id) is not None

@@ -7,11 +7,22 @@ whatever the store (RocksDB keeps one database per partition, the memory store o
   it includes events (so a snapshot written by a flush that never reached its checkpoint is
   not fed those events a second time after a crash);
 - ``<p>|s|<slot>|<i>`` → chunk i of the detector's shared state (`Detector.export_model`:
-  models, catalogue, campaign linker), which can outgrow one Kafka message. Two slots are
+  models, catalogue), which can outgrow one Kafka message. Two slots are
   used in turn, so a flush cut short never damages the chunks the last checkpoint names;
 - ``<p>|c`` → the partition's checkpoint: next source offset, label positions, and which
   slot, how many chunks and which digest the shared state has. Written last in each flush,
   it is the commit point.
+
+Campaign stage i (fed by partition i of the link-evidence topic) lives beside state
+partition i, on whichever worker owns it, with records of its own:
+
+- ``<i>|g|<slot>|<j>`` → chunk j of the stage's state (`CampaignStage.export_state`), two
+  slots in turn as above;
+- ``<i>|h`` → the stage's checkpoint (`StageCheckpoint`): next evidence offset, the position
+  of each evidence origin (to skip evidence re-sent after an account side's restart), slot,
+  chunks and digest. Written last, the stage's commit point.
+
+Format 2: the campaign stage's records; the shared state no longer holds the linker.
 """
 
 from __future__ import annotations
@@ -23,12 +34,13 @@ from dataclasses import dataclass, field
 import orjson
 
 #: Version byte of every value written here.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: Largest shared-state chunk (well under a produce batch and a message).
 CHUNK_BYTES = 256 * 1024
 _OFFSET_BYTES = 8
 
-ACCOUNT, SHARED, CHECKPOINT = "a", "s", "c"
+ACCOUNT, SHARED, CHECKPOINT, STAGE, STAGE_CHECKPOINT = "a", "s", "c", "g", "h"
+_KINDS = (b"a", b"s", b"c", b"g", b"h")
 
 
 class RecordFormatError(ValueError):
@@ -47,12 +59,20 @@ def checkpoint_key(partition: int) -> bytes:
     return b"%d|c" % partition
 
 
+def stage_key(partition: int, slot: int, index: int) -> bytes:
+    return b"%d|g|%d|%d" % (partition, slot, index)
+
+
+def stage_checkpoint_key(partition: int) -> bytes:
+    return b"%d|h" % partition
+
+
 def split_key(key: bytes) -> tuple[int, str, str]:
-    """(partition, kind, rest): kind is ACCOUNT (rest = account id), SHARED (rest =
-    "slot|index") or CHECKPOINT (rest empty)."""
+    """(partition, kind, rest): kind is ACCOUNT (rest = account id), SHARED or STAGE (rest =
+    "slot|index"), CHECKPOINT or STAGE_CHECKPOINT (rest empty)."""
     head, _, rest = key.partition(b"|")
     kind, _, name = rest.partition(b"|")
-    if not head.isdigit() or kind not in (b"a", b"s", b"c"):
+    if not head.isdigit() or kind not in _KINDS:
         raise RecordFormatError(f"not a state key: {key[:40]!r}")
     return int(head), kind.decode(), name.decode()
 
@@ -106,6 +126,45 @@ class Checkpoint:
             raise RecordFormatError(f"corrupt checkpoint: {exc}") from None
 
 
+@dataclass
+class StageCheckpoint:
+    """What a campaign stage's state is consistent with."""
+
+    #: Next offset to process of its link-evidence partition.
+    offset: int
+    #: Next source offset of each evidence origin ("e<p>": events of partition p,
+    #: "l<p>.<q>": labels partition q applied on partition p); evidence below is a repeat.
+    positions: dict[str, int] = field(default_factory=dict)
+    slot: int = 0
+    chunks: int = 0
+    digest: str = ""
+
+    def encode(self) -> bytes:
+        doc = {
+            "offset": self.offset,
+            "positions": self.positions,
+            "slot": self.slot,
+            "chunks": self.chunks,
+            "digest": self.digest,
+        }
+        return bytes((FORMAT_VERSION,)) + orjson.dumps(doc)
+
+    @classmethod
+    def decode(cls, value: bytes) -> StageCheckpoint:
+        _check_version(value)
+        try:
+            doc = orjson.loads(value[1:])
+            return cls(
+                offset=int(doc["offset"]),
+                positions={str(k): int(v) for k, v in doc["positions"].items()},
+                slot=int(doc["slot"]),
+                chunks=int(doc["chunks"]),
+                digest=str(doc["digest"]),
+            )
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise RecordFormatError(f"corrupt stage checkpoint: {exc}") from None
+
+
 def digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
@@ -115,7 +174,9 @@ def chunked(data: bytes) -> list[bytes]:
     return [data[i : i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES)] or [b""]
 
 
-def assemble(checkpoint: Checkpoint, chunks: Mapping[tuple[int, int], bytes]) -> bytes:
+def assemble(
+    checkpoint: Checkpoint | StageCheckpoint, chunks: Mapping[tuple[int, int], bytes]
+) -> bytes:
     """The shared state a checkpoint names, from chunks keyed (slot, index); verified."""
     parts = []
     for index in range(checkpoint.chunks):

@@ -54,6 +54,18 @@ def resolve_partitions(config: WorkerConfig, existing: dict[str, int]) -> int:
     source = existing.get(config.topic_events)
     state = existing.get(config.changelog_topic)
     partitions = config.partitions or source or state or DEFAULT_PARTITIONS
+    evidence = existing.get(config.evidence_topic)
+    if evidence is not None and evidence != config.evidence_partitions:
+        raise ConfigError(
+            f"link-evidence topic {config.evidence_topic!r} has {evidence} partitions but "
+            f"{ENV_PREFIX}EVIDENCE_PARTITIONS={config.evidence_partitions}: campaign stage i "
+            "reads evidence partition i, so the counts must agree"
+        )
+    if config.evidence_partitions > partitions:
+        raise ConfigError(
+            f"{ENV_PREFIX}EVIDENCE_PARTITIONS={config.evidence_partitions} exceeds the "
+            f"{partitions} state partitions (stage i runs beside state partition i)"
+        )
     if source is not None and source != partitions:
         raise ConfigError(
             f"topic {config.topic_events!r} has {source} partitions but "
@@ -83,6 +95,9 @@ def plan(config: WorkerConfig) -> list[TopicSpec]:
             {"max.message.bytes": str(config.max_message_bytes + _DLQ_HEADROOM)},
         ),
         TopicSpec(config.changelog_topic, n, {"cleanup.policy": "compact"}),
+        # Read by the campaign stage from its checkpoint on; kept 7 days (the default) so a
+        # stage can be down that long and catch up.
+        TopicSpec(config.evidence_topic, config.evidence_partitions, {}),
     ]
 
 
@@ -93,6 +108,7 @@ def _names(config: WorkerConfig) -> list[str]:
         config.topic_labels,
         config.topic_dlq,
         config.changelog_topic,
+        config.evidence_topic,
     ]
 
 

@@ -24,6 +24,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from stream_detector.detector import Detector
 from stream_detector.events import Rejection, parse_event
+from stream_detector.stage import CampaignStage
+from stream_detector.worker.stage import StageState
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -62,6 +64,11 @@ class Deployment:
     @property
     def changelog(self) -> str:
         return f"sd-{self.suffix}-state-changelog"
+
+    @property
+    def evidence(self) -> str:
+        """The link-evidence topic (the worker's default name for this app id)."""
+        return f"sd-{self.suffix}-link-evidence"
 
     def env(self, data_dir: Path, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("STREAM_DETECTOR_")}
@@ -235,10 +242,23 @@ async def eventually(
         await asyncio.sleep(every)
 
 
-def expected_alerts(source_records: Iterable[Any]) -> dict[str, dict[str, Any]]:
-    """Alerts by id that one Detector per source partition gives over its events in order."""
+def expected_alerts(
+    source_records: Iterable[Any], evidence_records: Iterable[Any] = ()
+) -> dict[str, list[dict[str, Any]]]:
+    """Alerts by id that one Detector per source partition gives over its events in order,
+    and that a fresh campaign stage per evidence partition gives over the link evidence the
+    workers sent (repeats included: the stage skips them), in its topic's order. An id may
+    have two versions: a member's account alert decided by its account side and by the
+    campaign stage alike (consumers de-duplicate on the id)."""
     detectors: dict[int, Detector] = {}
-    alerts: dict[str, dict[str, Any]] = {}
+    alerts: dict[str, list[dict[str, Any]]] = {}
+
+    def add(alert: Any) -> None:
+        versions = alerts.setdefault(alert.alert_id, [])
+        version = comparable(alert.to_dict())
+        if version not in versions:
+            versions.append(version)
+
     for record in source_records:
         try:
             if record.value is None or (record.key is not None and not _utf8(record.key)):
@@ -246,9 +266,16 @@ def expected_alerts(source_records: Iterable[Any]) -> dict[str, dict[str, Any]]:
             event = parse_event(record.value)
         except Rejection:
             continue
-        detector = detectors.setdefault(record.partition, Detector())
+        detector = detectors.setdefault(record.partition, Detector(link=False))
         for alert in detector.process(event):
-            alerts[alert.alert_id] = comparable(alert.to_dict())
+            add(alert)
+    stages: dict[int, StageState] = {}
+    for record in evidence_records:
+        stage = stages.setdefault(
+            record.partition, StageState(record.partition, CampaignStage(), None)
+        )
+        for alert in stage.process([record]):
+            add(alert)
     return alerts
 
 
@@ -275,13 +302,30 @@ def alerts_by_id(records: Iterable[Any]) -> dict[str, list[dict[str, Any]]]:
     return grouped
 
 
-async def checkpoints(bootstrap: str, changelog: str) -> dict[int, int]:
-    """Latest checkpointed source offset of each partition in the state changelog."""
-    from stream_detector.worker.records import CHECKPOINT, Checkpoint, split_key
+async def checkpoints(bootstrap: str, changelog: str, kind: str = "c") -> dict[int, int]:
+    """Latest checkpointed source offset of each partition in the state changelog (kind
+    "h": of each campaign stage, its next evidence offset)."""
+    from stream_detector.worker.records import Checkpoint, StageCheckpoint, split_key
 
+    decode = StageCheckpoint.decode if kind == "h" else Checkpoint.decode
     latest: dict[int, int] = {}
     for record in await read_topic(bootstrap, changelog):
-        partition, kind, _ = split_key(record.key)
-        if kind == CHECKPOINT and record.value is not None:
-            latest[partition] = Checkpoint.decode(record.value).offset
+        partition, found, _ = split_key(record.key)
+        if found == kind and record.value is not None:
+            latest[partition] = decode(record.value).offset
     return latest
+
+
+async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    """End offset of each partition of `topic` ({} if it does not exist yet)."""
+    return {
+        p: max(r.offset for r in records) + 1
+        for p, records in _by_partition(await read_topic(bootstrap, topic)).items()
+    }
+
+
+def _by_partition(records: list[Any]) -> dict[int, list[Any]]:
+    out: dict[int, list[Any]] = {}
+    for record in records:
+        out.setdefault(record.partition, []).append(record)
+    return out

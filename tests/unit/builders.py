@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 from stream_detector.alerts import Alert
 from stream_detector.detector import Detector
 from stream_detector.events import parse_event
+from stream_detector.pipeline import Pipeline
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 DAY = 86400.0
@@ -116,16 +117,26 @@ def office(name: str, accounts: int, start: float, days: int) -> Iterator[dict[s
             )
 
 
-def run(detector: Detector, events: list[dict[str, Any]]) -> list[Alert]:
-    """Feed events through the whole per-event path (JSON bytes in), in time order."""
+def run(detector: Detector | Pipeline, events: list[dict[str, Any]]) -> list[Alert]:
+    """Feed events through the whole per-event path (JSON bytes in), in time order: a
+    `Detector` alone gives the account side's alerts, a `Pipeline` the campaigns' too."""
     alerts: list[Alert] = []
     for doc in sorted(events, key=lambda e: e["ts"]):
         alerts.extend(detector.process(parse_event(orjson.dumps(doc))))
     return alerts
 
 
-def resumed(first: Detector) -> Detector:
-    """A new detector restored from `first`'s checkpoint, as a restarted worker would be."""
+D = TypeVar("D", Detector, Pipeline)
+
+
+def resumed(first: D) -> D:
+    """A new detector (or pipeline) restored from `first`'s checkpoints, as a restarted
+    worker would be."""
+    if isinstance(first, Pipeline):
+        pipeline = Pipeline(track_dirty=True)
+        pipeline.detector = resumed(first.detector)
+        pipeline.stage.import_state(first.stage.export_state())
+        return pipeline
     second = Detector()
     for account in first.take_dirty():
         data = first.export_account(account)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from stream_detector.detector import Detector
+from stream_detector.pipeline import Pipeline
 
 from .builders import T0, hydra, office, person, resumed, run
 
 
 def test_hydra_cluster_is_one_campaign_naming_its_members() -> None:
     events = list(hydra("h", 12, T0, hours=6))
-    alerts = run(Detector(), events)
+    alerts = run(Pipeline(track_dirty=True), events)
     clusters = [a for a in alerts if a.kind == "cluster"]
     assert clusters, "no cluster alert"
     assert len({a.subject for a in clusters}) == 1
@@ -28,20 +28,22 @@ def test_hydra_cluster_is_one_campaign_naming_its_members() -> None:
 
 def test_each_hydra_account_alone_stays_below_high() -> None:
     events = [e for e in hydra("h", 12, T0, hours=6) if e["account_id"] == "h-0"]
-    assert not [a for a in run(Detector(), events) if a.severity in ("high", "critical")]
+    assert not [
+        a for a in run(Pipeline(track_dirty=True), events) if a.severity in ("high", "critical")
+    ]
 
 
 def test_office_sharing_ip_and_card_and_neighbours_are_not_alerted() -> None:
     events = list(office("acme", 25, T0, days=2))
     events += [dict(e, ip="203.0.113.50") for k in range(10) for e in person(f"n{k}", T0, 2)]
-    assert run(Detector(), events) == []
+    assert run(Pipeline(track_dirty=True), events) == []
 
 
 def test_campaign_state_survives_a_checkpoint() -> None:
     events = sorted(hydra("h", 12, T0, hours=6), key=lambda e: e["ts"])
     cut = len(events) // 3
-    expected = [a.alert_id for a in run(Detector(), events)]
-    first = Detector()
+    expected = [a.alert_id for a in run(Pipeline(track_dirty=True), events)]
+    first = Pipeline(track_dirty=True)
     got = [a.alert_id for a in run(first, events[:cut])]
     got += [a.alert_id for a in run(resumed(first), events[cut:])]
     assert got == expected

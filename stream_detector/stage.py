@@ -1,0 +1,264 @@
+"""The campaign stage: link evidence in, cluster and member alerts out, no I/O.
+
+The account side (`stream_detector.detector.Detector`, one per Kafka partition on the worker)
+emits `LinkEvidence` whenever it links or re-scores an account, and when a label changes an
+account's alert policy: the account id, the event time, the account's link keys (ints) and an
+`AccountSnapshot` of the few fields the linker reads. The stage registers the keys, groups and
+scores accounts through the `CampaignLinker`, and decides the cluster alerts and the members'
+own alerts. It reads nothing but the evidence (the latest snapshot of each account), so its
+decisions depend only on the sequence of evidence it is given: `replay` hands evidence over
+directly, in order (`Pipeline`); the Kafka worker sends it through an internal topic to one
+stage instance (`stream_detector.worker.stage`). One partition and one worker therefore make
+exactly the decisions of `replay`, and several partitions find campaigns across them.
+
+Member alerts are ``kind: "account"`` alerts with the usual deterministic `alert_id`, decided
+with the stage's own cool-down memory of each member (and the benign-label suppression carried
+by the member's snapshot). When the account side and the stage decide the same account alert
+(same severity, same cool-down bucket), the two have the same id: consumers de-duplicate on
+`alert_id`, as they already must for redeliveries.
+
+Memory: snapshots are kept only for accounts that could be drawn into a campaign (harvest-like
+by their own traffic) and for campaign members, and expire like account state (idle for
+`idle_expiry_s` of event time, or beyond `max_accounts`).
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections import Counter
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+
+from stream_detector.alerts import SEVERITIES, Alert, AlertPolicy, alert_id
+from stream_detector.campaigns import (
+    AccountSnapshot,
+    Campaign,
+    CampaignLinker,
+    harvest_like,
+    latest,
+    unvouched,
+)
+from stream_detector.config import DetectorConfig
+from stream_detector.scoring import Term, explain, logit, sigmoid
+
+#: How far (log-odds) below the `low` threshold a key group may be and still join a candidate
+#: campaign, to be judged with the groups it is linked to.
+CANDIDATE_MARGIN = 3.5
+#: Version of the stage checkpoint (`CampaignStage.export_state`).
+STAGE_STATE_VERSION = 1
+#: Expire idle snapshots every this many pieces of evidence (amortised; O(expired)).
+EXPIRY_EVERY = 1024
+
+
+@dataclass(slots=True)
+class LinkEvidence:
+    """What the account side tells the campaign stage about one account at event time `ts`:
+    its current link keys (none when only its snapshot changed, after a label)."""
+
+    account_id: str
+    ts: float
+    keys: list[int]
+    snapshot: AccountSnapshot
+
+
+@dataclass
+class StageStats:
+    evidence: int = 0
+    expired: int = 0
+    alerts: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+
+def policy_of(config: DetectorConfig) -> AlertPolicy:
+    """The alert policy (thresholds, cool-down) both sides use."""
+    return AlertPolicy(
+        (
+            config.threshold_low,
+            config.threshold_medium,
+            config.threshold_high,
+            config.threshold_critical,
+        ),
+        config.cooldown_s,
+    )
+
+
+class CampaignStage:
+    """Campaign linking and its alerts over a stream of `LinkEvidence`."""
+
+    def __init__(self, config: DetectorConfig | None = None) -> None:
+        self.config = config = config or DetectorConfig()
+        self.policy = policy_of(config)
+        self.stats = StageStats()
+        # Latest snapshot of each account that matters (harvest-like or a member), in order of
+        # last evidence: the front is the longest idle.
+        self._snapshots: dict[str, AccountSnapshot] = {}
+        # The stage's own alert-policy memory of the members it alerted.
+        self._member_policy: dict[str, list[Any]] = {}
+        low = logit(config.threshold_low)
+        self.linker = CampaignLinker(self._snapshots.get, low, low - CANDIDATE_MARGIN)
+        #: Member alerts never page on their own: the cluster alert does.
+        self._member_cap = config.threshold_critical - 1e-6
+        self._clock = float("-inf")
+        self._since_expiry = 0
+
+    @property
+    def campaigns_tracked(self) -> int:
+        return len(self.linker.campaigns)
+
+    def observe(self, evidence: LinkEvidence) -> list[Alert]:
+        """Take one piece of evidence; return the alerts it triggers (usually none)."""
+        self.stats.evidence += 1
+        account_id = evidence.account_id
+        now = evidence.ts
+        if now > self._clock:
+            self._clock = now
+        snap = evidence.snapshot
+        snapshots = self._snapshots
+        snapshots.pop(account_id, None)
+        linker = self.linker
+        if (
+            harvest_like(snap, now)
+            or account_id in linker.campaign_of
+            or (unvouched(snap, now) and linker.joins_by_card(evidence.keys))
+        ):
+            snapshots[account_id] = snap
+        self._since_expiry += 1
+        if self._since_expiry >= EXPIRY_EVERY:
+            self._expire()
+        if not evidence.keys:
+            return []
+        alerts: list[Alert] = []
+        for campaign in self.linker.observe(account_id, evidence.keys, now):
+            alerts.extend(self._campaign_alerts(campaign, now))
+        return alerts
+
+    def _expire(self) -> None:
+        self._since_expiry = 0
+        snapshots = self._snapshots
+        horizon = self._clock - self.config.idle_expiry_s
+        cap = self.config.max_accounts
+        dropped: list[str] = []
+        for account_id, snap in snapshots.items():
+            if snap.last_ts >= horizon and len(snapshots) - len(dropped) <= cap:
+                break
+            dropped.append(account_id)
+        for account_id in dropped:
+            del snapshots[account_id]
+            self._member_policy.pop(account_id, None)
+        self.stats.expired += len(dropped)
+
+    # --- alerts ------------------------------------------------------------------------------
+    @staticmethod
+    def _member_terms(campaign: Campaign) -> list[Term]:
+        size = float(len(campaign.members))
+        return [("campaign_member", size, 10.0), *campaign.terms]
+
+    def _campaign_alerts(self, campaign: Campaign, now: float) -> list[Alert]:
+        """The cluster alert, and the members' own alerts once the campaign is high.
+
+        Members are alerted once per campaign level: all of them when the level rises, and
+        afterwards only those who joined since, so a large campaign costs O(new members).
+        """
+        score = sigmoid(campaign.logit)
+        total = len(campaign.members)
+        alerts: list[Alert] = []
+        lookup = self._snapshots.get
+        severity = self.policy.decide(
+            campaign.policy, "cluster", campaign.campaign_id, score, float(total), now
+        )
+        if severity is not None:
+            self.stats.alerts["cluster", severity] += 1
+            sample = [s for s in map(lookup, latest(campaign.members)) if s is not None]
+            alerts.append(
+                Alert(
+                    alert_id=alert_id(
+                        "cluster", campaign.campaign_id, severity, self.policy.bucket(now)
+                    ),
+                    kind="cluster",
+                    subject=campaign.campaign_id,
+                    accounts=list(islice(campaign.members, self.config.max_alert_accounts)),
+                    accounts_total=total,
+                    severity=severity,
+                    score=score,
+                    reasons=explain(campaign.terms),
+                    event_ts=now,
+                    first_seen_ts=min((s.first_ts for s in sample), default=now),
+                    events=sum(s.n for s in sample),
+                )
+            )
+        level = self.policy.level(score)
+        if level < SEVERITIES.index("high") + 1:
+            return alerts
+        start = 0 if level > campaign.member_level else campaign.members_alerted
+        campaign.member_level = max(level, campaign.member_level)
+        campaign.members_alerted = total
+        member_score = min(score, self._member_cap)
+        terms = self._member_terms(campaign)
+        # The members who joined since (O(new members), not O(members): `islice` from the front
+        # would walk the whole campaign every time).
+        joined = list(islice(reversed(campaign.members), total - start))
+        joined.reverse()
+        for member in joined:
+            snap = lookup(member)
+            if snap is not None:
+                alert = self._member_alert(member, snap, member_score, terms, now)
+                if alert is not None:
+                    alerts.append(alert)
+        return alerts
+
+    def _member_alert(
+        self, account_id: str, snap: AccountSnapshot, score: float, terms: list[Term], now: float
+    ) -> Alert | None:
+        rate = snap.recent_rate(now)
+        memory = self._member_policy.get(account_id)
+        if memory is None:
+            # A benign label on the account side suppresses member alerts too, until the
+            # behaviour changes materially (the policy's usual test, on the member score).
+            memory = self._member_policy[account_id] = list(snap.policy)
+        elif snap.policy and snap.policy[2] and not memory[2]:
+            memory[2:] = snap.policy[2:]  # labelled benign since the stage last alerted
+        severity = self.policy.decide(memory, "account", account_id, score, rate, now)
+        if severity is None:
+            return None
+        self.stats.alerts["account", severity] += 1
+        return Alert(
+            alert_id=alert_id("account", account_id, severity, self.policy.bucket(now)),
+            kind="account",
+            subject=account_id,
+            accounts=[account_id],
+            accounts_total=1,
+            severity=severity,
+            score=score,
+            reasons=explain(terms),
+            event_ts=now,
+            first_seen_ts=snap.first_ts,
+            events=snap.n,
+        )
+
+    # --- checkpoint --------------------------------------------------------------------------
+    def export_state(self) -> bytes:
+        """Checkpoint of the whole stage (pickle, versioned; load only your own)."""
+        return pickle.dumps(
+            {
+                "version": STAGE_STATE_VERSION,
+                "snapshots": [(a, s.encode()) for a, s in self._snapshots.items()],
+                "member_policy": self._member_policy,
+                "linker": self.linker.export_state(),
+                "clock": self._clock,
+                "since_expiry": self._since_expiry,
+            },
+            protocol=pickle.HIGHEST_PROTOCOL,
+        )
+
+    def import_state(self, data: bytes) -> None:
+        """Restore a checkpoint written by `export_state`."""
+        doc = pickle.loads(data)
+        if not isinstance(doc, dict) or doc.get("version") != STAGE_STATE_VERSION:
+            raise ValueError("unknown campaign-stage checkpoint format")
+        self._snapshots.clear()
+        decode = AccountSnapshot.decode
+        self._snapshots.update((a, decode(s)) for a, s in doc["snapshots"])
+        self._member_policy = doc["member_policy"]
+        self.linker.import_state(doc["linker"])
+        self._clock = doc["clock"]
+        self._since_expiry = doc["since_expiry"]

@@ -1,0 +1,108 @@
+"""The campaign stage apart from the account side: snapshots, evidence on the wire, and
+decisions that depend on the evidence sequence alone."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import orjson
+
+from stream_detector.campaigns import AccountSnapshot
+from stream_detector.detector import Detector
+from stream_detector.events import parse_event
+from stream_detector.pipeline import Pipeline
+from stream_detector.stage import CampaignStage, LinkEvidence
+from stream_detector.worker.stage import StageState, decode_evidence, encode_evidence
+
+from .builders import T0, harvester, hydra, run
+
+HOUR = 3600.0
+
+
+def evidence_of(events: list[dict]) -> list[LinkEvidence]:
+    """The link evidence the account side emits over `events` (in time order)."""
+    detector = Detector()
+    out: list[LinkEvidence] = []
+    for doc in sorted(events, key=lambda e: e["ts"]):
+        detector.process(parse_event(orjson.dumps(doc)))
+        out.extend(detector.take_evidence())
+    return out
+
+
+def test_snapshot_reads_like_the_account_state() -> None:
+    detector = Detector()
+    events = list(harvester("h1", T0, hours=5, per_hour=50))
+    run(detector, events)
+    state = detector._store.get("h1")
+    assert state is not None
+    snap = AccountSnapshot.of(state)
+    back = AccountSnapshot.decode(snap.encode())
+    last = events[-1]["ts"]
+    for now in (last, last + HOUR, last + 5 * HOUR, last + 23.5 * HOUR, last + 30 * HOUR):
+        for s in (snap, back):
+            assert s.hourly_rate(now) == state.hourly_rate(now)
+            assert s.recent_rate(now) == state.recent_rate(now)
+    for name in AccountSnapshot.__slots__:
+        if not name.startswith("_"):
+            assert getattr(back, name) == getattr(snap, name), name
+    assert snap.harvest and snap.n == state.n and snap.first_ts == T0
+
+
+def test_evidence_survives_the_wire() -> None:
+    for evidence in evidence_of(list(hydra("h", 5, T0, hours=1)))[:50]:
+        key, value, partition = encode_evidence("e3", 1234, evidence, 1)
+        offset, back = decode_evidence(value)
+        assert (key, offset, partition) == (b"e3", 1234, 0)
+        assert (back.account_id, back.ts, back.keys) == (
+            evidence.account_id,
+            evidence.ts,
+            evidence.keys,
+        )
+        assert back.snapshot.encode() == evidence.snapshot.encode()
+
+
+def test_stage_decisions_depend_only_on_the_evidence() -> None:
+    """The stage over the evidence alone (handed over, or through the wire format) decides
+    exactly what the in-process pipeline decides on the events."""
+    events = list(hydra("h", 12, T0, hours=6))
+    evidence = evidence_of(events)
+    direct = CampaignStage()
+    got = [a.to_dict() for e in evidence for a in direct.observe(e)]
+    wired = StageState(0, CampaignStage(), None)
+    records = [
+        SimpleNamespace(key=k, value=v, offset=i, partition=0)
+        for i, (k, v, _) in enumerate(
+            encode_evidence("e0", i, e, 1) for i, e in enumerate(evidence)
+        )
+    ]
+    through = [a.to_dict() for a in wired.process(records)]
+    assert [strip(a) for a in got] == [strip(a) for a in through]
+    from_stage = [
+        strip(a.to_dict())
+        for a in run(Pipeline(), events)
+        if a.kind == "cluster" or a.reasons[0]["signal"] == "campaign_member"
+    ]
+    assert [strip(a) for a in got] == from_stage
+    assert any(a["kind"] == "cluster" for a in got)
+
+
+def strip(alert: dict) -> dict:
+    return {k: v for k, v in alert.items() if k != "emitted_at"}
+
+
+def test_repeated_evidence_is_skipped() -> None:
+    """An account side that resumed from its checkpoint sends evidence again: same decisions."""
+    evidence = evidence_of(list(hydra("h", 12, T0, hours=6)))
+    encoded = [encode_evidence("e0", i, e, 1) for i, e in enumerate(evidence)]
+    once = [(k, v) for k, v, _ in encoded]
+    cut = len(once) // 2
+    twice = once[:cut] + once[cut - 40 : cut] + once[cut:]
+
+    def decide(pairs: list[tuple[bytes, bytes]]) -> list[str]:
+        stage = StageState(0, CampaignStage(), None)
+        records = [
+            SimpleNamespace(key=k, value=v, offset=i, partition=0) for i, (k, v) in enumerate(pairs)
+        ]
+        return [a.alert_id for a in stage.process(records)]
+
+    assert decide(twice) == decide(once) and decide(once)
