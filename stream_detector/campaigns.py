@@ -588,17 +588,26 @@ class CampaignLinker:
     def _tied(self, account_id: str, campaign: Campaign, besides: int) -> bool:
         """Whether the account shares another of the campaign's keys, one of the two (this
         one or `besides`) a strong kind."""
-        strong = key_kind(besides) in STRONG_KINDS
+        strong = self._vouches(besides)
         for key in campaign.keys:
             group = self._groups.get(key)
             if (
                 key != besides
-                and (strong or key_kind(key) in STRONG_KINDS)
                 and group is not None
+                and (strong or self._vouches(key))
                 and account_id in group.members
             ):
                 return True
         return False
+
+    def _vouches(self, key: int) -> bool:
+        """Whether a key ties strongly: a card, or a template whose own group harvests (a
+        popular phrase that benign newcomers use too does not)."""
+        kind = key_kind(key)
+        if kind == "tpl":
+            group = self._groups.get(key)
+            return group is not None and group.logit >= self.suspicious_logit
+        return kind in STRONG_KINDS
 
 
 def assess_group(
