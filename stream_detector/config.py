@@ -44,7 +44,7 @@ class DetectorConfig:
     threshold_critical: float = 0.95
     #: A subject is not re-alerted at the same severity within this much event time.
     cooldown_s: float = 6 * 3600.0
-    #: Re-score an account after this many new events (and whenever an hour boundary passes).
+    #: Re-score an account after at least this many new events (see `detector.RESCORE_SHIFT`).
     rescore_every: int = 16
     #: Random seed of the online model (decisions are deterministic for a given event order).
     seed: int = 7

@@ -2,9 +2,10 @@
 
 `Detector.process_features` is the whole per-event path: de-duplicate, apply lateness, fold
 the event's features into its account's state, and — only when the account's evidence has
-moved (every few events or at an hour boundary) — score it and run the alert policy. Both
-drivers (`replay` and the Kafka worker) call exactly this on `features.parse_features` of each
-raw event, so they decide the same on the same events (`process` takes a parsed `Event`).
+moved (by a fraction of itself, or after a couple of hours) — score it and run the alert
+policy. Both drivers (`replay` and the Kafka worker) call exactly this on
+`features.parse_features` of each raw event, so they decide the same on the same events
+(`process` takes a parsed `Event`).
 
 Decisions depend only on each account's own event sequence and on event time, never on wall
 clock or arrival batching; hence one Detector per Kafka partition agrees with one Detector over
@@ -49,6 +50,9 @@ MAX_PENDING_SCORES = 10_000
 #: at least `rescore_every`): evidence that is already large moves slowly, and the hourly
 #: re-score below still catches a change of behaviour.
 RESCORE_SHIFT = 3
+#: An account with some new activity is re-scored when this many hours have passed since its
+#: last scoring (its day window and round-the-clock evidence move with time, not events).
+RESCORE_HOURS = 2
 #: Expire idle accounts every this many events (amortised; expiry is O(expired)).
 EXPIRY_EVERY = 4096
 
@@ -83,6 +87,8 @@ class Detector:
         )
         self.policy = policy_of(config)
         self._dedupe = Deduplicator(config.dedupe_capacity, config.dedupe_horizon_s)
+        self._lateness_s = config.allowed_lateness_s
+        self._rescore_every = config.rescore_every
         self._store = AccountStore(config.idle_expiry_s, config.max_accounts)
         # Model name -> event time until which it counts as newly released (0: never).
         self._new_model_until: dict[str, float] = {}
@@ -103,11 +109,12 @@ class Detector:
 
     def process_features(self, f: ff.EventFeatures) -> list[Alert]:
         """The per-event path once the prompt and IP are reduced to features (`ff.derive`)."""
+        # This runs for every event: locals over attribute chains, one read of each field.
         stats = self.stats
-        if self._dedupe.seen(f.event_digest, f.ts):
+        ts = f.ts
+        if self._dedupe.seen(f.event_digest, ts):
             stats.duplicates += 1
             return []
-        ts = f.ts
         if ts > self._clock:
             self._clock = ts
         account_id = f.account_id
@@ -116,15 +123,20 @@ class Detector:
         if state is None:
             state = AccountState(ts)
             store.put(account_id, state)
-        elif ts < state.last_ts - self.config.allowed_lateness_s:
+        elif ts < state.last_ts - self._lateness_s:
             stats.late += 1
             return []
         else:
             store.touch(account_id, state)
         stats.events += 1
         flags = f.flags
-        if f.model is not None and self._is_new_model(f.model, ts):
-            flags |= ff.NEW_MODEL
+        model = f.model
+        if model is not None:
+            until = self._new_model_until.get(model)
+            if until is None:
+                until = self._catalogue(model, ts)
+            if ts < until:
+                flags |= ff.NEW_MODEL
         state.apply(f, flags)
         if self._track_dirty:
             self._dirty.add(account_id)
@@ -132,32 +144,32 @@ class Detector:
         if self._since_expiry >= EXPIRY_EVERY:
             self._expire()
         # Re-score when the evidence has moved: by a fraction of itself, early in an account's
-        # life, and when an hour boundary passes for an account with some new activity.
-        fresh = state.n - state.scored_n
+        # life, and every couple of hours for an account with some new activity.
+        n = state.n
+        fresh = n - state.scored_n
         if (
-            (fresh >= self.config.rescore_every and fresh << RESCORE_SHIFT >= state.n)
-            or state.n in (4, 8)
-            or (fresh >= 4 and int(ts // HOUR) != state.scored_hour)
+            (fresh >= self._rescore_every and fresh << RESCORE_SHIFT >= n)
+            or n == 4
+            or n == 8
+            or (fresh >= 4 and int(ts // HOUR) - state.scored_hour >= RESCORE_HOURS)
         ):
             return self._score(account_id, state, f)
-        if state.n <= LINK_EARLY and self._link_on:
+        if n <= LINK_EARLY and self._link_on:
             snapshot = AccountSnapshot.of(state)
             if state.n == 1 or snapshot.harvest:
                 self.evidence.append(LinkEvidence(account_id, ts, link_keys(f, state), snapshot))
         return []
 
-    def _is_new_model(self, model: str, ts: float) -> bool:
-        """Whether `model` was released recently: first seen well after the stream began
-        (models present from the start are the existing catalogue) and within the window."""
-        until = self._new_model_until.get(model)
-        if until is None:
-            window = self.config.new_model_window_s
-            if self._catalog_start is None:
-                self._catalog_start = ts
-            released_late = ts > self._catalog_start + window / 4
-            until = ts + window if released_late else 0.0
-            self._new_model_until[model] = until
-        return ts < until
+    def _catalogue(self, model: str, ts: float) -> float:
+        """Event time until which a model seen for the first time at `ts` counts as newly
+        released: models present from the start are the existing catalogue (0: never new);
+        one first seen well after the stream began is new for the window."""
+        window = self.config.new_model_window_s
+        if self._catalog_start is None:
+            self._catalog_start = ts
+        released_late = ts > self._catalog_start + window / 4
+        until = self._new_model_until[model] = ts + window if released_late else 0.0
+        return until
 
     def _score(self, account_id: str, state: AccountState, f: ff.EventFeatures) -> list[Alert]:
         """Re-assess one account (rules, models) and run the alert policy; then tell the
