@@ -517,6 +517,7 @@ class CampaignLinker:
         else:
             return None
         campaign.keys[group.key] = None
+        ties = [] if kind in ALONE_KINDS else self._ties(campaign, group.key)
         admitted = [
             member
             for member in considered
@@ -527,7 +528,7 @@ class CampaignLinker:
                 # giving it away: a reseller passes its customers' chat through between harvests.
                 unvouched(state, now)
                 if kind in ALONE_KINDS
-                else harvest_like(state, now) and self._tied(member, campaign, group.key)
+                else harvest_like(state, now) and any(member in tie for tie in ties)
             )
         ]
         if not campaign.members and not admitted:
@@ -585,20 +586,16 @@ class CampaignLinker:
                     return True
         return False
 
-    def _tied(self, account_id: str, campaign: Campaign, besides: int) -> bool:
-        """Whether the account shares another of the campaign's keys, one of the two (this
-        one or `besides`) a strong kind."""
+    def _ties(self, campaign: Campaign, besides: int) -> list[dict[str, None]]:
+        """Members of the campaign's other key groups that tie an account met through key
+        `besides` to it: all of them if `besides` vouches, else only those of vouching keys."""
         strong = self._vouches(besides)
+        ties = []
         for key in campaign.keys:
             group = self._groups.get(key)
-            if (
-                key != besides
-                and group is not None
-                and (strong or self._vouches(key))
-                and account_id in group.members
-            ):
-                return True
-        return False
+            if key != besides and group is not None and (strong or self._vouches(key)):
+                ties.append(group.members)
+        return ties
 
     def _vouches(self, key: int) -> bool:
         """Whether a key ties strongly: a card, or a template whose own group harvests (a
