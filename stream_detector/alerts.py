@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from stream_detector import __version__
+from stream_detector.scoring import Term, explain
 
 #: Bump when rules or scoring change meaning; part of every alert's `detector_version`.
 RULES_VERSION = 1
@@ -122,6 +123,35 @@ class AlertPolicy:
         memory[_LEVEL] = level
         memory[_LAST_TS] = now
         return SEVERITIES[level - 1]
+
+    def account_alert(
+        self,
+        memory: list[Any],
+        account_id: str,
+        score: float,
+        rate: float,
+        terms: list[Term],
+        now: float,
+        first_seen_ts: float,
+        events: int,
+    ) -> Alert | None:
+        """`decide` for one account, and the alert it decided (reasons rendered only then)."""
+        severity = self.decide(memory, "account", account_id, score, rate, now)
+        if severity is None:
+            return None
+        return Alert(
+            alert_id=alert_id("account", account_id, severity, self.bucket(now)),
+            kind="account",
+            subject=account_id,
+            accounts=[account_id],
+            accounts_total=1,
+            severity=severity,
+            score=score,
+            reasons=explain(terms),
+            event_ts=now,
+            first_seen_ts=first_seen_ts,
+            events=events,
+        )
 
     def bucket(self, now: float) -> int:
         """Cool-down window of an event time, for alert ids."""

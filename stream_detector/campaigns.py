@@ -36,7 +36,7 @@ from stream_detector import features as ff
 from stream_detector import prompts as pp
 from stream_detector.alerts import new_memory
 from stream_detector.scoring import DAY, HOUR, Term
-from stream_detector.state import HEAD, RING, AccountState
+from stream_detector.state import HEAD, RING, TAIL, AccountState
 
 #: Log-odds of a group of linked accounts before behavioural evidence.
 GROUP_PRIOR = -8.0
@@ -111,9 +111,10 @@ def link_keys(f: ff.EventFeatures, state: AccountState) -> list[int]:
         keys.append(_key(_SYS, f.system))
     # A template links accounts only where it dominates the account's single-turn prompts: the
     # boilerplate of multi-turn agent loops (tool results) is shared by every agent user.
-    prompts = state.counts[_I_PROMPT]
-    if prompts and state.counts[_I_MULTI_TURN] * 2 <= state.n:
-        head, head_n, tail, tail_n = state.top_template()
+    c = state.counts  # one read: the native state builds the list on each access
+    prompts = c[_I_PROMPT]
+    if prompts and c[_I_MULTI_TURN] * 2 <= state.n:
+        head, head_n, tail, tail_n = c[HEAD], c[HEAD + 1], c[TAIL], c[TAIL + 1]
         if head_n * 2 >= prompts:
             keys.append(_key(_TPL, f"h{head}"))
         if tail_n * 2 >= prompts and tail != head:

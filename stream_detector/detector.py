@@ -26,14 +26,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from stream_detector import features as ff
-from stream_detector.alerts import Alert, alert_id
+from stream_detector.alerts import Alert
 from stream_detector.campaigns import AccountSnapshot, link_keys
 from stream_detector.config import DetectorConfig
 from stream_detector.dedupe import Deduplicator
 from stream_detector.events import Event
 from stream_detector.labels import Label
 from stream_detector.model import OnlineModel
-from stream_detector.scoring import HOUR, Term, assess, explain, sigmoid
+from stream_detector.scoring import HOUR, Term, assess, sigmoid
 from stream_detector.stage import LinkEvidence, policy_of
 from stream_detector.state import AccountState, AccountStore
 
@@ -195,24 +195,19 @@ class Detector:
     def _account_alert(
         self, account_id: str, state: AccountState, score: float, terms: list[Term], now: float
     ) -> Alert | None:
-        rate = state.recent_rate(now)
-        severity = self.policy.decide(state.policy, "account", account_id, score, rate, now)
-        if severity is None:
-            return None
-        self.stats.alerts["account", severity] += 1
-        return Alert(
-            alert_id=alert_id("account", account_id, severity, self.policy.bucket(now)),
-            kind="account",
-            subject=account_id,
-            accounts=[account_id],
-            accounts_total=1,
-            severity=severity,
-            score=score,
-            reasons=explain(terms),
-            event_ts=now,
-            first_seen_ts=state.first_ts,
-            events=state.n,
+        alert = self.policy.account_alert(
+            state.policy,
+            account_id,
+            score,
+            state.recent_rate(now),
+            terms,
+            now,
+            state.first_ts,
+            state.n,
         )
+        if alert is not None:
+            self.stats.alerts["account", alert.severity] += 1
+        return alert
 
     def _expire(self) -> None:
         self._since_expiry = 0

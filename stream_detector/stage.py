@@ -217,23 +217,12 @@ class CampaignStage:
             memory = self._member_policy[account_id] = list(snap.policy)
         elif snap.policy and snap.policy[2] and not memory[2]:
             memory[2:] = snap.policy[2:]  # labelled benign since the stage last alerted
-        severity = self.policy.decide(memory, "account", account_id, score, rate, now)
-        if severity is None:
-            return None
-        self.stats.alerts["account", severity] += 1
-        return Alert(
-            alert_id=alert_id("account", account_id, severity, self.policy.bucket(now)),
-            kind="account",
-            subject=account_id,
-            accounts=[account_id],
-            accounts_total=1,
-            severity=severity,
-            score=score,
-            reasons=explain(terms),
-            event_ts=now,
-            first_seen_ts=snap.first_ts,
-            events=snap.n,
+        alert = self.policy.account_alert(
+            memory, account_id, score, rate, terms, now, snap.first_ts, snap.n
         )
+        if alert is not None:
+            self.stats.alerts["account", alert.severity] += 1
+        return alert
 
     # --- checkpoint --------------------------------------------------------------------------
     def export_state(self) -> bytes:

@@ -28,8 +28,10 @@ Format 2: the campaign stage's records; the shared state no longer holds the lin
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import orjson
 
@@ -101,29 +103,14 @@ class Checkpoint:
     digest: str = ""
 
     def encode(self) -> bytes:
-        doc = {
-            "offset": self.offset,
-            "labels": self.labels,
-            "slot": self.slot,
-            "chunks": self.chunks,
-            "digest": self.digest,
-        }
-        return bytes((FORMAT_VERSION,)) + orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS)
+        return _dump_json(asdict(self))
 
     @classmethod
     def decode(cls, value: bytes) -> Checkpoint:
         _check_version(value)
-        try:
-            doc = orjson.loads(value[1:])
-            return cls(
-                offset=int(doc["offset"]),
-                labels={int(k): int(v) for k, v in doc["labels"].items()},
-                slot=int(doc["slot"]),
-                chunks=int(doc["chunks"]),
-                digest=str(doc["digest"]),
-            )
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise RecordFormatError(f"corrupt checkpoint: {exc}") from None
+        with _corrupt("checkpoint"):
+            doc = _load_json(value)
+            return cls(labels={int(k): int(v) for k, v in doc["labels"].items()}, **_position(doc))
 
 
 @dataclass
@@ -140,29 +127,48 @@ class StageCheckpoint:
     digest: str = ""
 
     def encode(self) -> bytes:
-        doc = {
-            "offset": self.offset,
-            "positions": self.positions,
-            "slot": self.slot,
-            "chunks": self.chunks,
-            "digest": self.digest,
-        }
-        return bytes((FORMAT_VERSION,)) + orjson.dumps(doc)
+        return _dump_json(asdict(self))
 
     @classmethod
     def decode(cls, value: bytes) -> StageCheckpoint:
         _check_version(value)
-        try:
-            doc = orjson.loads(value[1:])
+        with _corrupt("stage checkpoint"):
+            doc = _load_json(value)
             return cls(
-                offset=int(doc["offset"]),
-                positions={str(k): int(v) for k, v in doc["positions"].items()},
-                slot=int(doc["slot"]),
-                chunks=int(doc["chunks"]),
-                digest=str(doc["digest"]),
+                positions={str(k): int(v) for k, v in doc["positions"].items()}, **_position(doc)
             )
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise RecordFormatError(f"corrupt stage checkpoint: {exc}") from None
+
+
+def _dump_json(doc: dict[str, Any]) -> bytes:
+    """A versioned JSON record (the checkpoints)."""
+    return bytes((FORMAT_VERSION,)) + orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS)
+
+
+def _load_json(value: bytes) -> dict[str, Any]:
+    """The object of a versioned JSON record (its version already checked)."""
+    doc = orjson.loads(value[1:])
+    if not isinstance(doc, dict):
+        raise TypeError("not an object")
+    return doc
+
+
+def _position(doc: dict[str, Any]) -> dict[str, Any]:
+    """The fields every checkpoint has: its offset and where its shared state is."""
+    return {
+        "offset": int(doc["offset"]),
+        "slot": int(doc["slot"]),
+        "chunks": int(doc["chunks"]),
+        "digest": str(doc["digest"]),
+    }
+
+
+@contextmanager
+def _corrupt(what: str) -> Iterator[None]:
+    """Any decoding error of a checkpoint, as one `RecordFormatError`."""
+    try:
+        yield
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise RecordFormatError(f"corrupt {what}: {exc}") from None
 
 
 def digest(data: bytes) -> str:
