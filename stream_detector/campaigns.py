@@ -408,6 +408,10 @@ class CampaignLinker:
         # leaves dummies that make every later `next(iter(...))` scan them (quadratic).
         self._pending: OrderedDict[int, str] = OrderedDict()
         self._groups: dict[int, KeyGroup] = {}
+        #: Every key each account has registered (it is a member of those keys' groups) and
+        #: when it last did, in that order: admission asks which of a member's keys tie it to
+        #: a campaign, O(its keys) instead of O(the campaign's keys and members).
+        self._keys_of: dict[str, tuple[float, tuple[int, ...]]] = {}
         self.campaign_of: dict[str, str] = {}
         self.campaigns: dict[str, Campaign] = {}
 
@@ -416,6 +420,7 @@ class CampaignLinker:
         return {
             "pending": self._pending,
             "groups": self._groups,
+            "keys_of": self._keys_of,
             "campaign_of": self.campaign_of,
             "campaigns": self.campaigns,
         }
@@ -424,6 +429,7 @@ class CampaignLinker:
         """Restore `export_state` output."""
         self._pending = state["pending"]
         self._groups = state["groups"]
+        self._keys_of = state["keys_of"]
         self.campaign_of = state["campaign_of"]
         self.campaigns = state["campaigns"]
 
@@ -434,6 +440,10 @@ class CampaignLinker:
     def observe(self, account_id: str, keys: list[int], now: float) -> list[Campaign]:
         """Register an account's current keys; return campaigns whose evidence changed."""
         changed: list[Campaign] = []
+        _, known = self._keys_of.pop(account_id, (now, ()))
+        if not all(key in known for key in keys):
+            known = (*known, *(key for key in dict.fromkeys(keys) if key not in known))
+        self._keys_of[account_id] = (now, known)
         for key in keys:
             group = self._groups.get(key)
             if group is None:
@@ -518,7 +528,8 @@ class CampaignLinker:
         else:
             return None
         campaign.keys[group.key] = None
-        ties = [] if kind in ALONE_KINDS else self._ties(campaign, group.key)
+        alone = kind in ALONE_KINDS
+        vouched = alone or self._vouches(group.key)
         admitted = [
             member
             for member in considered
@@ -528,8 +539,8 @@ class CampaignLinker:
                 # A card shared with a campaign is tie enough without the member's own traffic
                 # giving it away: a reseller passes its customers' chat through between harvests.
                 unvouched(state, now)
-                if kind in ALONE_KINDS
-                else harvest_like(state, now) and any(member in tie for tie in ties)
+                if alone
+                else harvest_like(state, now) and self._tied(member, campaign, group.key, vouched)
             )
         ]
         if not campaign.members and not admitted:
@@ -587,16 +598,32 @@ class CampaignLinker:
                     return True
         return False
 
-    def _ties(self, campaign: Campaign, besides: int) -> list[dict[str, None]]:
-        """Members of the campaign's other key groups that tie an account met through key
-        `besides` to it: all of them if `besides` vouches, else only those of vouching keys."""
-        strong = self._vouches(besides)
-        ties = []
-        for key in campaign.keys:
-            group = self._groups.get(key)
-            if key != besides and group is not None and (strong or self._vouches(key)):
-                ties.append(group.members)
-        return ties
+    def _tied(self, member: str, campaign: Campaign, besides: int, vouched: bool) -> bool:
+        """Whether a member met through key `besides` shares a second of the campaign's keys
+        with it: any, if `besides` vouches, else one that does."""
+        groups = self._groups
+        for key in self._keys_of.get(member, (0.0, ()))[1]:
+            if (
+                key != besides
+                and key in campaign.keys
+                and (vouched or self._vouches(key))
+                and (group := groups.get(key)) is not None
+                and member in group.members
+            ):
+                return True
+        return False
+
+    def expire(self, horizon: float, cap: int) -> None:
+        """Forget the keys of accounts without evidence since `horizon` (or beyond `cap`):
+        idle past the stage's expiry, they have no snapshot to admit either."""
+        keys_of = self._keys_of
+        dropped: list[str] = []
+        for account_id, (ts, _) in keys_of.items():
+            if ts >= horizon and len(keys_of) - len(dropped) <= cap:
+                break
+            dropped.append(account_id)
+        for account_id in dropped:
+            del keys_of[account_id]
 
     def _vouches(self, key: int) -> bool:
         """Whether a key ties strongly: a card, or a template whose own group harvests (a

@@ -46,7 +46,7 @@ from stream_detector.scoring import Term, explain, logit, sigmoid
 #: campaign, to be judged with the groups it is linked to.
 CANDIDATE_MARGIN = 3.5
 #: Version of the stage checkpoint (`CampaignStage.export_state`).
-STAGE_STATE_VERSION = 1
+STAGE_STATE_VERSION = 2
 #: Expire idle snapshots every this many pieces of evidence (amortised; O(expired)).
 EXPIRY_EVERY = 1024
 
@@ -146,6 +146,7 @@ class CampaignStage:
             del snapshots[account_id]
             self._member_policy.pop(account_id, None)
         self.stats.expired += len(dropped)
+        self.linker.expire(horizon, cap)
 
     # --- alerts ------------------------------------------------------------------------------
     @staticmethod
