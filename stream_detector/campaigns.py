@@ -66,6 +66,8 @@ RESCORE_CAMPAIGN_AFTER_S = 300.0
 OUTPUT_PER_CALL = 400.0
 #: Groups smaller than this are not evaluated.
 MIN_MEMBERS = 3
+#: Accounts older than this are not drawn into campaigns by their own harvest-like traffic.
+YOUNG_S = 30 * DAY
 
 _I_ELICIT = 0
 _I_THINKING = ff.THINKING.bit_length() - 1
@@ -136,10 +138,12 @@ class AccountSnapshot:
         "_rate_hour",
         "agentic",
         "caps",
+        "created_key",
         "created_ts",
         "elicit",
         "first_ts",
         "harvest",
+        "harvest_until",
         "has_org",
         "hod_mask",
         "last_ts",
@@ -150,6 +154,7 @@ class AccountSnapshot:
         "rate_limited",
         "ring",
         "ring_hour",
+        "sums",
     )
 
     _rate_hour: int
@@ -175,6 +180,13 @@ class AccountSnapshot:
     policy: list[Any]
     #: Harvest-like by its own traffic, the account's age aside (see `harvest_like`).
     harvest: bool
+    #: Event time until which it counts as harvest-like (its age included; -inf: never).
+    harvest_until: float
+    #: `created_ts`, -inf when unknown (compares without a None test).
+    created_key: float
+    #: (n, elicit, agentic, rate_limited, four capabilities, prompts, out_tokens, has_org):
+    #: what a group's evaluation adds up over its members.
+    sums: tuple[int, ...]
 
     @classmethod
     def of(cls, state: AccountState) -> AccountSnapshot:
@@ -197,17 +209,27 @@ class AccountSnapshot:
         snap.ring_hour = state.ring_hour
         snap.ring = array("I", c[RING:HEAD])
         snap.policy = list(state.policy)
-        snap.harvest = bool(
-            n
-            and not org
-            and out >= 250 * n
-            and (
-                elicit * 10 >= 3 * n
-                or agentic * 10 >= 7 * n
-                or (prompts and max(caps) * 10 >= 7 * prompts)
-            )
-        )
+        snap.harvest = _harvests(n, out, org, elicit, agentic, prompts, max(caps))
+        snap._derive()
         return snap
+
+    def _derive(self) -> None:
+        """The fields derived from the others (after `of` and `decode`)."""
+        created = self.created_ts
+        self.created_key = -math.inf if created is None else created
+        self.sums = (
+            self.n,
+            self.elicit,
+            self.agentic,
+            self.rate_limited,
+            *self.caps,
+            self.prompts,
+            self.out_tokens,
+            int(self.has_org),
+        )
+        self.harvest_until = (
+            -math.inf if not self.harvest else math.inf if created is None else created + YOUNG_S
+        )
 
     # --- windows (the same arithmetic as `AccountState`, on the frozen day window) ---------
     def events_24h(self, now: float) -> int:
@@ -300,6 +322,7 @@ class AccountSnapshot:
         snap.caps = (c0, c1, c2, c3)
         snap.policy = [level, last, suppressed, base_score, base_rate] if has_policy else []
         snap.ring = array("I", values[23:])
+        snap._derive()
         return snap
 
 
@@ -323,14 +346,43 @@ def _ring_sum(ring: array[int], lo: int, hi: int) -> int:
     return sum(ring[a:]) + sum(ring[: b + 1])
 
 
+def _harvests(
+    n: int, out: int, org: bool, elicit: int, agentic: int, prompts: int, top_cap: int
+) -> bool:
+    """Whether counts of an account's traffic look like harvesting (see `harvest_like`)."""
+    return bool(
+        n
+        and not org
+        and out >= 250 * n
+        and (
+            elicit * 10 >= 3 * n
+            or agentic * 10 >= 7 * n
+            or (prompts and top_cap * 10 >= 7 * prompts)
+        )
+    )
+
+
+def looks_harvest(state: AccountState) -> bool:
+    """`AccountSnapshot.of(state).harvest` without building the snapshot (the account side
+    asks on every early event of every account)."""
+    c = state.counts
+    return _harvests(
+        state.n,
+        state.out_tokens,
+        state.has_org,
+        max(c[_I_ELICIT], c[_I_THINKING]),
+        c[_I_AGENTIC],
+        c[_I_PROMPT],
+        max(c[_C0], c[_C1], c[_C2], c[_C3]),
+    )
+
+
 def harvest_like(snap: AccountSnapshot, now: float) -> bool:
     """Whether an account's own traffic looks like harvesting (if weakly): reasoning asked
-    for or one capability dominating, substantial answers, a young or unknown account and no
-    verified organization. Only such accounts are drawn into a campaign through a shared key."""
-    if not snap.harvest:
-        return False
-    created = snap.created_ts
-    return created is None or now - created <= 30 * DAY
+    for or one capability dominating, substantial answers, a young or unknown account (at
+    most `YOUNG_S` old) and no verified organization. Only such accounts are drawn into a
+    campaign through a shared key."""
+    return now <= snap.harvest_until
 
 
 def unvouched(snap: AccountSnapshot, now: float) -> bool:
@@ -340,7 +392,7 @@ def unvouched(snap: AccountSnapshot, now: float) -> bool:
     if not n or snap.has_org or snap.out_tokens < 250 * n:
         return False
     created = snap.created_ts
-    return created is None or now - created <= 30 * DAY
+    return created is None or now - created <= YOUNG_S
 
 
 @dataclass(slots=True)
@@ -367,6 +419,8 @@ class Campaign:
     first_ts: float
     members: dict[str, None] = field(default_factory=dict)
     keys: dict[int, None] = field(default_factory=dict)
+    #: How many of `keys` are of each kind (index in `KINDS`).
+    kind_counts: list[int] = field(default_factory=lambda: [0] * len(KINDS))
     logit: float = GROUP_PRIOR
     terms: list[Term] = field(default_factory=list)
     policy: list[Any] = field(default_factory=list)
@@ -487,7 +541,7 @@ class CampaignLinker:
         while group.next_size <= group.total:
             group.next_size = max(group.next_size + 1, int(group.next_size * 1.5))
         sample = latest(group.members)
-        states = [s for s in map(self._lookup, sample) if s is not None and harvest_like(s, now)]
+        states = [s for s in map(self._lookup, sample) if s is not None and now <= s.harvest_until]
         if len(states) < MIN_MEMBERS:
             return None
         total = max(len(states), round(group.total * len(states) / len(sample)))
@@ -527,7 +581,10 @@ class CampaignLinker:
             campaign = Campaign(campaign_id_for(group.key), now)
         else:
             return None
-        campaign.keys[group.key] = None
+        added = group.key not in campaign.keys
+        if added:
+            campaign.keys[group.key] = None
+            campaign.kind_counts[group.key & 7] += 1
         alone = kind in ALONE_KINDS
         vouched = alone or self._vouches(group.key)
         admitted = [
@@ -544,7 +601,9 @@ class CampaignLinker:
             )
         ]
         if not campaign.members and not admitted:
-            del campaign.keys[group.key]
+            if added:
+                del campaign.keys[group.key]
+                campaign.kind_counts[group.key & 7] -= 1
             return None  # nobody it could name: no campaign (yet)
         self.campaigns[campaign.campaign_id] = campaign
         group.campaign = campaign.campaign_id
@@ -561,7 +620,10 @@ class CampaignLinker:
 
     def _merge(self, into: Campaign, other: Campaign) -> None:
         into.members.update(other.members)
-        into.keys.update(other.keys)
+        for key in other.keys:
+            if key not in into.keys:
+                into.keys[key] = None
+                into.kind_counts[key & 7] += 1
         for member in other.members:
             self.campaign_of[member] = into.campaign_id
         for key in other.keys:
@@ -575,12 +637,13 @@ class CampaignLinker:
         campaign.scored_size = len(campaign.members)
         campaign.scored_keys = len(campaign.keys)
         states = [s for s in map(self._lookup, latest(campaign.members)) if s is not None]
-        kinds = {key_kind(key) for key in campaign.keys}
+        counts = campaign.kind_counts
+        kinds = {KINDS[i] for i, count in enumerate(counts) if count}
         strongest = max(kinds, key=KEY_WEIGHT.__getitem__)
         if len(states) < MIN_MEMBERS:
             return
         total = len(campaign.members)
-        same_kind = sum(1 for key in campaign.keys if key_kind(key) == strongest)
+        same_kind = counts[KINDS.index(strongest)]
         per_key = total / same_kind
         campaign.logit, campaign.terms = assess_group(strongest, total, states, now, per_key)
         bonus = min(0.75 * (len(kinds) - 1), 1.5)
@@ -640,37 +703,24 @@ def assess_group(
 ) -> tuple[float, list[Term]]:
     """Score `total` accounts (`snaps` a sample) linked by a key of `kind` as one actor."""
     m = len(snaps)
-    elicit = agentic = limited = prompts = out = n = 0
-    cap0 = cap1 = cap2 = cap3 = 0
-    fresh = org = 0
-    rate = 0.0
-    out_rate = 0.0  # output tokens per hour: what a harvest is after, however many calls
-    hod = 0
-    rates: list[int] = []
+    # The counts add up in C (one tuple per snapshot, see `AccountSnapshot.sums`); only what
+    # depends on `now` is read member by member.
+    n, elicit, agentic, limited, cap0, cap1, cap2, cap3, prompts, out, org = map(
+        sum, zip(*[s.sums for s in snaps], strict=True)
+    )
+    rates = [s.n for s in snaps]
     first = min(s.first_ts for s in snaps)
     last = max(s.last_ts for s in snaps)
     young = now - 14 * DAY
     hour = int(now // HOUR)
+    fresh = hod = 0
+    rate = 0.0
+    out_rate = 0.0  # output tokens per hour: what a harvest is after, however many calls
     for s in snaps:
-        n += s.n
-        elicit += s.elicit
-        agentic += s.agentic
-        limited += s.rate_limited
-        c0, c1, c2, c3 = s.caps
-        cap0 += c0
-        cap1 += c1
-        cap2 += c2
-        cap3 += c3
-        prompts += s.prompts
-        out += s.out_tokens
-        created = s.created_ts
-        if created is not None and created > young:
-            fresh += 1
-        org += s.has_org
+        fresh += s.created_key > young
         r = s._rate if s._rate_hour == hour else s.hourly_rate(now)  # cached per hour
         rate += r
         out_rate += r * s.out_tokens / (s.n or 1)
-        rates.append(s.n)
         hod |= s.hod_mask
     n = n or 1
     terms: list[Term] = []

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from stream_detector import features as ff
 from stream_detector.alerts import Alert
-from stream_detector.campaigns import AccountSnapshot, link_keys
+from stream_detector.campaigns import AccountSnapshot, link_keys, looks_harvest
 from stream_detector.config import DetectorConfig
 from stream_detector.dedupe import Deduplicator
 from stream_detector.events import Event
@@ -156,10 +156,10 @@ class Detector:
             or (fresh >= 4 and int(ts // HOUR) - state.scored_hour >= RESCORE_HOURS)
         ):
             return self._score(account_id, state, f)
-        if n <= LINK_EARLY and self._link_on:
-            snapshot = AccountSnapshot.of(state)
-            if snapshot.harvest:
-                self.evidence.append(LinkEvidence(account_id, ts, link_keys(f, state), snapshot))
+        if n <= LINK_EARLY and self._link_on and looks_harvest(state):
+            self.evidence.append(
+                LinkEvidence(account_id, ts, link_keys(f, state), AccountSnapshot.of(state))
+            )
         return []
 
     def _catalogue(self, model: str, ts: float) -> float:

@@ -134,6 +134,16 @@ CONSUMER_LAG = Gauge(
     ["topic", "partition"],
     registry=REGISTRY,
 )
+LINK_EVIDENCE_SENT = Counter(
+    "stream_detector_link_evidence_sent",
+    "Link evidence records the account side sent to the campaign stage's topic.",
+    registry=REGISTRY,
+)
+LINK_EVIDENCE_PROCESSED = Counter(
+    "stream_detector_link_evidence_processed",
+    "Link evidence records the campaign stage has taken in (redeliveries it skipped too).",
+    registry=REGISTRY,
+)
 DLQ_MESSAGES = Counter(
     "stream_detector_dlq_messages",
     "Rejected events written to the dead-letter topic.",
@@ -290,6 +300,15 @@ def forget_partition(topic: str, partition: int) -> None:
     """Drop a revoked partition's lag series so a rebalance does not leave a stale value."""
     with suppress(KeyError):
         CONSUMER_LAG.remove(topic, str(partition))
+
+
+def count_evidence(sent: int = 0, processed: int = 0) -> None:
+    """Count link evidence sent by the account side and taken in by the campaign stage (their
+    difference, summed over workers, is the stage's backlog)."""
+    if sent:
+        LINK_EVIDENCE_SENT.inc(sent)
+    if processed:
+        LINK_EVIDENCE_PROCESSED.inc(processed)
 
 
 def count_model_update(label: str) -> None:

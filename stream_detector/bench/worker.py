@@ -11,8 +11,9 @@ account: realistic cardinality without simulating millions of events). Figures:
 
 1. raw: an aiokafka ``getmany`` loop with ``orjson.loads`` and a per-key count over the topic
    (best of a run before and one after the workers), the ceiling any consumer can reach here;
-2. one worker end to end over the same topic (parse, detect, alerts, write-behind state),
-   events/s from ready to the last event processed, and its ratio to the raw loop;
+2. one worker end to end over the same topic (parse, detect, alerts, write-behind state, the
+   campaign stage), events/s from ready until the last event is processed and the campaign
+   stage has taken in all the link evidence, and its ratio to the raw loop;
 3. two workers (a new consumer group) over the same topic, and their ratio to one;
 4. event-to-alert latency at a fixed rate: events produced live, alerts read back live;
    latency = alert read − send of the event that triggered it (p50, p99);
@@ -223,11 +224,22 @@ class Worker:
             raise RuntimeError("a worker exited during the benchmark (see its log)")
         return self.get("/readyz")[0] == 200
 
-    def events(self) -> float:
+    def metric(self, name: str) -> float:
+        """The value of an unlabelled sample of the worker's /metrics (0 if absent)."""
         for line in self.get("/metrics")[1].splitlines():
-            if line.startswith("stream_detector_events_total "):
+            if line.startswith(name + " "):
                 return float(line.split()[1])
         return 0.0
+
+    def events(self) -> float:
+        return self.metric("stream_detector_events_total")
+
+    def evidence_backlog(self) -> float:
+        """Link evidence this worker sent that the campaign stage has not taken in yet (sum
+        over the workers: the stage lives on one of them)."""
+        return self.metric("stream_detector_link_evidence_sent_total") - self.metric(
+            "stream_detector_link_evidence_processed_total"
+        )
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -262,8 +274,10 @@ def worker_env(bootstrap: str, topic: str, app_id: str, data_dir: Path) -> dict[
 def run_workers(
     bootstrap: str, topic: str, count: int, total: int, work: Path
 ) -> tuple[float, str]:
-    """Events/s of `count` workers (new group) over `topic` from the first moment all of
-    them are ready to the last event processed; and the group's changelog topic."""
+    """Events/s of `count` workers (new group) over `topic`, end to end: from the first moment
+    all of them are ready until every event is processed by the account sides *and* all the
+    link evidence they sent is taken in by the campaign stage (whose alerts are then out);
+    and the group's changelog topic."""
     app_id = f"bench-{uuid.uuid4().hex[:8]}"
     workers = [
         Worker(worker_env(bootstrap, topic, app_id, work / f"{app_id}-{i}"), work / "workers.log")
@@ -277,8 +291,11 @@ def run_workers(
             time.sleep(0.05)
         started = time.perf_counter()
         done_at_start = sum(w.events() for w in workers)
-        while (done := sum(w.events() for w in workers)) < total:
-            time.sleep(0.2)
+        while True:
+            done = sum(w.events() for w in workers)
+            if done >= total and sum(w.evidence_backlog() for w in workers) <= 0:
+                break
+            time.sleep(0.1)
             for w in workers:
                 w.ready()  # raises if one died
         elapsed = time.perf_counter() - started

@@ -75,7 +75,7 @@ class WorkerConfig:
     #: Largest number of records taken from the consumer per loop iteration.
     max_poll_records: int = 5000
     #: Compression of the alerts, dead-letter and changelog records the worker produces.
-    compression: str = "lz4"
+    compression: str = "zstd"
     #: Producer linger (ms): alerts leave within this long of being decided.
     linger_ms: int = 5
     #: Largest message the worker produces or fetches (the dead-letter topic copies rejected

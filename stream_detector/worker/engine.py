@@ -161,6 +161,7 @@ class Engine(Service):
                 metrics.forget_partition(self.config.topic_events, p)
             for p in set(self.stages) - actives:
                 del self.stages[p]
+                metrics.forget_partition(self.config.evidence_topic, p)
             stale = {p for p, s in self.partitions.items() if not self._current(s)}
             stale |= {p for p, s in self.stages.items() if not self._stage_current(s)}
             restore = (actives - set(self.partitions)) | stale
@@ -298,6 +299,7 @@ class Engine(Service):
         producer = self._producer
         assert producer is not None
         topic = self.config.topic_alerts
+        metrics.count_evidence(processed=len(records))
         for alert in stage.process(records):
             self._pending.append(
                 await producer.send(topic, value=alert.to_json(), key=alert.subject.encode())
@@ -319,6 +321,7 @@ class Engine(Service):
         assert producer is not None
         topic = self.config.evidence_topic
         for p, records in by_partition.items():
+            metrics.count_evidence(sent=len(records))
             for future, _ in await self._send_records(producer, topic, p, records):
                 self._pending.append(future)
 
@@ -381,10 +384,14 @@ class Engine(Service):
         if consumer is None:
             return
         topic = self.config.topic_events
-        for p, state in self.partitions.items():
-            high = consumer.highwater(TopicPartition(topic, p))
-            if high is not None and state.next_offset is not None:
-                metrics.set_consumer_lag(topic, p, high - state.next_offset)
+        owned: list[tuple[str, int, PartitionState | StageState]] = [
+            (topic, p, state) for p, state in self.partitions.items()
+        ]
+        owned += [(self.config.evidence_topic, p, stage) for p, stage in self.stages.items()]
+        for name, p, owner in owned:
+            high = consumer.highwater(TopicPartition(name, p))
+            if high is not None and owner.next_offset is not None:
+                metrics.set_consumer_lag(name, p, high - owner.next_offset)
 
     # --- write-behind -----------------------------------------------------------------------
     async def _flush(self, partitions: list[int] | None = None) -> None:
