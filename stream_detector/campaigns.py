@@ -5,9 +5,12 @@ across the group. Accounts are linked through keys they share — payment finger
 prefix, client fingerprint (library/version plus request shape), system-prompt hash and
 prompt-template skeletons — and each key's group of accounts is scored as a whole with the
 same kind of scorecard as one account: aggregate volume, reasoning elicitation, long answers,
-capability concentration, fresh accounts, round-the-clock and load-balanced timing. Sharing a
-key is not evidence by itself (an office shares an IP and a card, a carrier's CGNAT a prefix,
-an SDK release a client fingerprint); the group must also behave like a harvesting operation.
+capability concentration, template recurrence, fresh accounts, round-the-clock and
+load-balanced timing. Sharing a key is not evidence by itself (an office shares an IP and a
+card, a carrier's CGNAT a prefix, an SDK release a client fingerprint, a class its
+assignment); the group must also behave like a harvesting operation, and an account joins a
+campaign only on a card it shares with it or when it mostly harvests and is tied by a second
+key of another kind (see `CampaignLinker._attach`).
 
 Cost: nothing per event. The linker runs in the campaign stage (`stream_detector.stage`) on
 link evidence: an account registers its keys when it first appears and whenever it is
@@ -36,7 +39,7 @@ from stream_detector import features as ff
 from stream_detector import prompts as pp
 from stream_detector.alerts import new_memory
 from stream_detector.scoring import DAY, HOUR, Term
-from stream_detector.state import HEAD, RING, TAIL, AccountState
+from stream_detector.state import RECENT, RECENT_SLOTS, REPEATS, RING, AccountState
 
 #: Log-odds of a group of linked accounts before behavioural evidence.
 GROUP_PRIOR = -8.0
@@ -62,12 +65,30 @@ REEVALUATE_EVERY = 64
 REEVALUATE_AFTER_S = 600.0
 #: A campaign is re-scored when it grows by a quarter, gains a key, or after this much time.
 RESCORE_CAMPAIGN_AFTER_S = 300.0
+#: Mean output tokens per call at which a group's answers count as long (neither for nor
+#: against harvesting).
+GROUP_LONG_ANSWER = 1000
+#: Mean output tokens per call of an account a shared card alone draws into a campaign.
+SUBSTANTIAL_ANSWER = 800.0
 #: Output tokens that count as one call of group volume (a typical chat answer).
 OUTPUT_PER_CALL = 400.0
+#: An account with this few prompts links through the templates of its latest prompt.
+FEW_PROMPTS = 2
+#: Share of a key's holders that must harvest for the key to count fully as an operation's,
+#: and to tie an account to a campaign as its second key.
+HARVEST_SHARE = 0.5
+TIE_SHARE = 2 / 3
+#: Accounts a reasoning template must have to tie its holders to a campaign by itself (three
+#: that share a phrase may be a coincidence).
+TEMPLATE_ALONE = 5
 #: Groups smaller than this are not evaluated.
 MIN_MEMBERS = 3
-#: Accounts older than this are not drawn into campaigns by their own harvest-like traffic.
+#: Accounts older than this are drawn into campaigns by their own harvest-like traffic only if
+#: their answers average LONG_ANSWER output tokens.
 YOUNG_S = 30 * DAY
+LONG_ANSWER = 1000
+#: Mean output tokens per call of an account a shared card alone draws into a campaign.
+SUBSTANTIAL_ANSWER = 800
 
 _I_ELICIT = 0
 _I_THINKING = ff.THINKING.bit_length() - 1
@@ -111,16 +132,17 @@ def link_keys(f: ff.EventFeatures, state: AccountState) -> list[int]:
         keys.append(_key(_CLI, f"{f.client}:{f.shape}"))
     if f.system:
         keys.append(_key(_SYS, f.system))
-    # A template links accounts only where it dominates the account's single-turn prompts: the
-    # boilerplate of multi-turn agent loops (tool results) is shared by every agent user.
+    # A template links accounts where it recurs in the account's latest single-turn prompts:
+    # the boilerplate of multi-turn agent loops (tool results) is shared by every agent user.
     c = state.counts  # one read: the native state builds the list on each access
     prompts = c[_I_PROMPT]
     if prompts and c[_I_MULTI_TURN] * 2 <= state.n:
-        head, head_n, tail, tail_n = c[HEAD], c[HEAD + 1], c[TAIL], c[TAIL + 1]
-        if head_n * 2 >= prompts:
-            keys.append(_key(_TPL, f"h{head}"))
-        if tail_n * 2 >= prompts and tail != head:
-            keys.append(_key(_TPL, f"t{tail}"))
+        if prompts <= FEW_PROMPTS:  # too few to recur: the templates of its latest prompt
+            at = RECENT + (2 * (prompts - 1)) % RECENT_SLOTS
+            templates = dict.fromkeys((c[at], c[at + 1]))
+        else:
+            templates = dict.fromkeys(state.templates())
+        keys.extend(_key(_TPL, f"t{fp}") for fp in templates)
     return keys
 
 
@@ -152,6 +174,7 @@ class AccountSnapshot:
         "policy",
         "prompts",
         "rate_limited",
+        "repeats",
         "ring",
         "ring_hour",
         "sums",
@@ -170,6 +193,8 @@ class AccountSnapshot:
     agentic: int
     prompts: int
     rate_limited: int
+    #: Prompts whose template fingerprint recurred (see `state.REPEATS`).
+    repeats: int
     #: Prompts per capability (coding, formal reasoning, rewriting, grading).
     caps: tuple[int, int, int, int]
     hod_mask: int
@@ -184,8 +209,8 @@ class AccountSnapshot:
     harvest_until: float
     #: `created_ts`, -inf when unknown (compares without a None test).
     created_key: float
-    #: (n, elicit, agentic, rate_limited, four capabilities, prompts, out_tokens, has_org):
-    #: what a group's evaluation adds up over its members.
+    #: (n, elicit, agentic, rate_limited, four capabilities, prompts, out_tokens, has_org,
+    #: repeats): what a group's evaluation adds up over its members.
     sums: tuple[int, ...]
 
     @classmethod
@@ -204,10 +229,11 @@ class AccountSnapshot:
         agentic = snap.agentic = c[_I_AGENTIC]
         prompts = snap.prompts = c[_I_PROMPT]
         snap.rate_limited = c[_I_RATE_LIMITED]
+        snap.repeats = c[REPEATS]
         caps = snap.caps = (c[_C0], c[_C1], c[_C2], c[_C3])
         snap.hod_mask = state.hod_mask
         snap.ring_hour = state.ring_hour
-        snap.ring = array("I", c[RING:HEAD])
+        snap.ring = array("I", c[RING:REPEATS])
         snap.policy = list(state.policy)
         snap.harvest = _harvests(n, out, org, elicit, agentic, prompts, max(caps))
         snap._derive()
@@ -226,9 +252,16 @@ class AccountSnapshot:
             self.prompts,
             self.out_tokens,
             int(self.has_org),
+            self.repeats,
         )
+        # Old accounts count only with long answers (a bought or aged account harvesting
+        # reasoning; a long-time user asking code questions gets chat-length ones).
         self.harvest_until = (
-            -math.inf if not self.harvest else math.inf if created is None else created + YOUNG_S
+            -math.inf
+            if not self.harvest
+            else math.inf
+            if created is None or self.out_tokens >= LONG_ANSWER * self.n
+            else created + YOUNG_S
         )
 
     # --- windows (the same arithmetic as `AccountState`, on the frozen day window) ---------
@@ -274,6 +307,7 @@ class AccountSnapshot:
             self.agentic,
             self.prompts,
             self.rate_limited,
+            self.repeats,
             *self.caps,
             self.hod_mask,
             self.ring_hour,
@@ -304,6 +338,7 @@ class AccountSnapshot:
             snap.agentic,
             snap.prompts,
             snap.rate_limited,
+            snap.repeats,
             c0,
             c1,
             c2,
@@ -317,19 +352,19 @@ class AccountSnapshot:
             base_rate,
             has_policy,
             snap.harvest,
-        ) = values[:23]
+        ) = values[:24]
         snap.created_ts = None if created == _NO_TIME else created
         snap.caps = (c0, c1, c2, c3)
         snap.policy = [level, last, suppressed, base_score, base_rate] if has_policy else []
-        snap.ring = array("I", values[23:])
+        snap.ring = array("I", values[24:])
         snap._derive()
         return snap
 
 
-#: first/last/created ts, n, out tokens, org, elicit, agentic, prompts, rate-limited, four
-#: capabilities, hour-of-day mask, ring hour, policy memory (level, last ts, suppressed, base
+#: first/last/created ts, n, out tokens, org, elicit, agentic, prompts, rate-limited, repeats,
+#: four capabilities, hour-of-day mask, ring hour, policy memory (level, last ts, suppressed, base
 #: score, base rate, present), harvest, 24 hourly counts.
-_SNAPSHOT = struct.Struct("<dddIQ?IIIIIIIIIiBd?dd??24I")
+_SNAPSHOT = struct.Struct("<dddIQ?IIIIIIIIIIiBd?dd??24I")
 SNAPSHOT_BYTES = _SNAPSHOT.size
 _NO_TIME = -1.0e300
 
@@ -379,17 +414,38 @@ def looks_harvest(state: AccountState) -> bool:
 
 def harvest_like(snap: AccountSnapshot, now: float) -> bool:
     """Whether an account's own traffic looks like harvesting (if weakly): reasoning asked
-    for or one capability dominating, substantial answers, a young or unknown account (at
-    most `YOUNG_S` old) and no verified organization. Only such accounts are drawn into a
-    campaign through a shared key."""
+    for or one capability dominating, substantial answers, no verified organization, and a
+    young or unknown account (at most `YOUNG_S` old) or long answers. Only such accounts are
+    drawn into a campaign through a shared key."""
     return now <= snap.harvest_until
 
 
-def unvouched(snap: AccountSnapshot, now: float) -> bool:
-    """A young or unknown account with no verified organization and substantial answers: what
-    a card shared with a campaign is enough to draw in, whatever it asks for."""
+def committed(snap: AccountSnapshot) -> bool:
+    """Whether most of an account's traffic harvests: more than chat-length answers, and
+    reasoning asked for in most calls, one capability in most, or long answers on average (a
+    reseller's own chat in between). Without a shared card, only such an account is drawn
+    into a campaign through the keys it shares (a newcomer who tried a popular template once
+    or twice among other questions, or a student on the class's reasoning exercise, is
+    not)."""
     n = snap.n
-    if not n or snap.has_org or snap.out_tokens < 250 * n:
+    return bool(
+        n
+        and snap.out_tokens >= SUBSTANTIAL_ANSWER * n
+        and (
+            snap.elicit * 10 >= 6 * n
+            or snap.agentic * 10 >= 7 * n
+            or (snap.prompts and max(snap.caps) * 10 >= 7 * snap.prompts)
+            or snap.out_tokens >= LONG_ANSWER * n
+        )
+    )
+
+
+def unvouched(snap: AccountSnapshot, now: float) -> bool:
+    """A young or unknown account with no verified organization and substantial answers (more
+    than chat's): what a card shared with a campaign is enough to draw in, whatever it asks for
+    (a class's accounts on its instructor's card get chat-length answers)."""
+    n = snap.n
+    if not n or snap.has_org or snap.out_tokens < SUBSTANTIAL_ANSWER * n:
         return False
     created = snap.created_ts
     return created is None or now - created <= YOUNG_S
@@ -406,6 +462,8 @@ class KeyGroup:
     evaluated_ts: float = 0.0
     attached: int = 0  # members already considered for its campaign
     next_size: int = MIN_MEMBERS
+    #: Share of its (sampled) holders that harvest, as of its last evaluation.
+    share: float = 0.0
     logit: float = GROUP_PRIOR
     terms: list[Term] = field(default_factory=list)
     campaign: str | None = None
@@ -542,10 +600,17 @@ class CampaignLinker:
             group.next_size = max(group.next_size + 1, int(group.next_size * 1.5))
         sample = latest(group.members)
         states = [s for s in map(self._lookup, sample) if s is not None and now <= s.harvest_until]
+        share = group.share = len(states) / len(sample)
         if len(states) < MIN_MEMBERS:
             return None
-        total = max(len(states), round(group.total * len(states) / len(sample)))
+        total = max(len(states), round(group.total * share))
         group.logit, group.terms = assess_group(key_kind(group.key), total, states, now)
+        if share < HARVEST_SHARE:
+            # A key most of whose holders do not harvest (a popular phrase, a busy prefix) is
+            # not an operation's: its few harvest-like holders do not make it one.
+            weight = max(4.0 * (share - HARVEST_SHARE), -3.0)
+            group.terms.append(("group_harvest_share", share, weight))
+            group.logit += weight
         if group.logit < self.candidate_logit:
             return None
         return self._attach(group, now)
@@ -587,21 +652,55 @@ class CampaignLinker:
             campaign.kind_counts[group.key & 7] += 1
         alone = kind in ALONE_KINDS
         vouched = alone or self._vouches(group.key)
+        # A reasoning template that is an operation's by its own group's evidence ties the
+        # accounts that mostly ask for reasoning, and get long answers, with it alone: one
+        # actor's accounts may share
+        # nothing else (own cards, networks and clients for each). An agent tool's boilerplate
+        # (its side calls) is shared by all its users: agent traffic needs a second tie.
+        enough = (
+            kind == "tpl"
+            and vouched
+            and group.total >= TEMPLATE_ALONE
+            and _value(group.terms, "group_reasoning_elicitation") >= 0.6
+        )
         admitted = [
             member
             for member in considered
-            if member not in campaign.members
+            if kind != "cli"  # a client ties nobody, neither first nor second
+            and member not in campaign.members
             and (state := self._lookup(member)) is not None
             and (
                 # A card shared with a campaign is tie enough without the member's own traffic
                 # giving it away: a reseller passes its customers' chat through between harvests.
                 unvouched(state, now)
                 if alone
-                else harvest_like(state, now) and self._tied(member, campaign, group.key, vouched)
+                else harvest_like(state, now)
+                and committed(state)
+                and (
+                    (
+                        enough
+                        and state.elicit * 10 >= 6 * state.n
+                        and state.agentic * 2 < state.n
+                        and state.out_tokens >= LONG_ANSWER * state.n
+                    )
+                    or self._tied(member, campaign, group.key, vouched)
+                )
             )
         ]
+        # The key is the campaign's only if most of the group's eligible holders are (or now
+        # become) its members: a key it merely shares with others (a popular phrase, a
+        # class's card that one harvester also used) must not tie those others to it later.
+        eligible = owned = 0
+        for member in considered:
+            state = self._lookup(member)
+            if state is not None and (unvouched(state, now) if alone else harvest_like(state, now)):
+                eligible += 1
+                owned += member in campaign.members or member in admitted
+        if added and owned * 2 < eligible and len(campaign.keys) > 1:
+            del campaign.keys[group.key]
+            campaign.kind_counts[group.key & 7] -= 1
         if not campaign.members and not admitted:
-            if added:
+            if group.key in campaign.keys:
                 del campaign.keys[group.key]
                 campaign.kind_counts[group.key & 7] -= 1
             return None  # nobody it could name: no campaign (yet)
@@ -663,14 +762,18 @@ class CampaignLinker:
 
     def _tied(self, member: str, campaign: Campaign, besides: int, vouched: bool) -> bool:
         """Whether a member met through key `besides` shares a second of the campaign's keys
-        with it: any, if `besides` vouches, else one that does."""
+        with it: any, if `besides` vouches, else one that does; and one that mostly harvesters
+        share (a residential prefix or a popular phrase that one member also has is no tie)."""
         groups = self._groups
+        kind = besides & 7
         for key in self._keys_of.get(member, (0.0, ()))[1]:
             if (
-                key != besides
+                key & 7 != kind  # another kind: two templates of one prompt are one tie
+                and key & 7 != _CLI  # thousands run one SDK release: a client ties nobody
                 and key in campaign.keys
                 and (vouched or self._vouches(key))
                 and (group := groups.get(key)) is not None
+                and group.share >= TIE_SHARE  # a key of harvesters, not a busy prefix
                 and member in group.members
             ):
                 return True
@@ -689,12 +792,17 @@ class CampaignLinker:
             del keys_of[account_id]
 
     def _vouches(self, key: int) -> bool:
-        """Whether a key ties strongly: a card, or a template whose own group harvests (a
-        popular phrase that benign newcomers use too does not)."""
+        """Whether a key ties strongly: a card, or a template whose own group harvests, most of
+        its holders harvesting (a popular phrase that newcomers and a campaign both use does
+        not)."""
         kind = key_kind(key)
         if kind == "tpl":
             group = self._groups.get(key)
-            return group is not None and group.logit >= self.suspicious_logit
+            return (
+                group is not None
+                and group.logit >= self.suspicious_logit
+                and group.share >= HARVEST_SHARE
+            )
         return kind in STRONG_KINDS
 
 
@@ -705,7 +813,7 @@ def assess_group(
     m = len(snaps)
     # The counts add up in C (one tuple per snapshot, see `AccountSnapshot.sums`); only what
     # depends on `now` is read member by member.
-    n, elicit, agentic, limited, cap0, cap1, cap2, cap3, prompts, out, org = map(
+    n, elicit, agentic, limited, cap0, cap1, cap2, cap3, prompts, out, org, repeats = map(
         sum, zip(*[s.sums for s in snaps], strict=True)
     )
     rates = [s.n for s in snaps]
@@ -740,7 +848,9 @@ def assess_group(
     elicit_share = elicit / n
     add(("group_reasoning_elicitation", elicit_share, 3.0 * elicit_share))
     out_mean = out / n
-    out_weight = -2.5 if out_mean < 80 else _clamp(0.6 * math.log2(out_mean / 400.0), -1.0, 1.2)
+    # Harvests are after long answers (written-out reasoning, whole programs): a group whose
+    # answers are chat-length (a class on one assignment, an office) is not harvesting.
+    out_weight = _clamp(1.2 * math.log2(max(out_mean, 1.0) / GROUP_LONG_ANSWER), -2.5, 1.2)
     add(("group_output_tokens", out_mean, out_weight))
     per_prompt = prompts or 1
     concentration = max(
@@ -753,8 +863,12 @@ def assess_group(
             _clamp(3.0 * (concentration - 0.5), 0.0, 1.5),
         )
     )
+    if prompts >= 4 * m:  # members' own prompts recur: templated, automated traffic
+        repetition = repeats / prompts
+        add(("group_template_repetition", repetition, _clamp(2.0 * (repetition - 0.3), 0.0, 1.0)))
     fresh_share = fresh / m
-    add(("group_fresh_accounts", fresh_share, _clamp(3.0 * (fresh_share - 0.3), -1.0, 1.5)))
+    # Fresh accounts are the raw material of campaigns; old ones are no alibi (bought, aged).
+    add(("group_fresh_accounts", fresh_share, _clamp(3.0 * (fresh_share - 0.3), 0.0, 1.5)))
     org_share = org / m
     if org_share:
         add(("group_verified_org", org_share, -3.0 * org_share))
@@ -773,6 +887,14 @@ def assess_group(
     for term in terms:
         logit += term[2]
     return logit, terms
+
+
+def _value(terms: list[Term], signal: str) -> float:
+    """The value of a signal among `terms` (0 if absent)."""
+    for name, value, _ in terms:
+        if name == signal:
+            return value
+    return 0.0
 
 
 def _clamp(x: float, lo: float, hi: float) -> float:

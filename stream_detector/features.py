@@ -20,7 +20,13 @@ from functools import lru_cache
 
 from stream_detector.events import MAX_EPOCH_S, MAX_EVENT_BYTES, Event, parse_event
 from stream_detector.native import native_module
-from stream_detector.prompts import SCAN_CHARS, SKELETON_CHARS, lexicon, prompt_features
+from stream_detector.prompts import (
+    MIN_SEGMENT_BYTES,
+    SCAN_CHARS,
+    SKELETON_CHARS,
+    lexicon,
+    prompt_features,
+)
 
 # Event flags (bits 0-4 are the prompt intents of `stream_detector.prompts`).
 THINKING = 1 << 5
@@ -210,6 +216,7 @@ def _native_parser() -> Callable[[object], EventFeatures | None] | None:
         flags,
         SCAN_CHARS,
         SKELETON_CHARS,
+        MIN_SEGMENT_BYTES,
         LONG_OUTPUT_TOKENS,
         MAX_EVENT_BYTES,
         MAX_EPOCH_S,

@@ -2,11 +2,15 @@
 
 Two signals come from a prompt:
 
-* **Template skeleton**: harvesting runs fill one template with many questions. The fixed part
-  sits at the start ("Solve the following, showing every step: …") or at the end
-  ("… Explain your reasoning before answering."), so the head and the tail of the prompt,
-  case-folded and with digits folded, are hashed separately. Two prompts from one template
-  share one of the two fingerprints; two people typing freely share neither.
+* **Template skeleton**: harvesting runs fill a few templates with many questions. The fixed
+  part is a sentence or line of instruction: before the question ("Solve the following,
+  showing every step: …"), after it ("… Explain your reasoning before answering."), or both.
+  The prompt's instruction window is cut into segments (lines and sentences), and the first
+  and the last substantial segment (at least `MIN_SEGMENT_BYTES`, so that "Q3:" or
+  "Question 12." do not count; digits folded, blanks collapsed) are hashed: the head and the
+  tail fingerprints. Two prompts of one template share one of them whatever the question, the
+  opening words or the numbering; two people typing freely share neither. The account state
+  then counts how often a fingerprint recurs (see `stream_detector.state`).
 * **What is asked for**: whether the prompt asks the model to write out its reasoning, and which
   capability it exercises (coding, formal reasoning, rewriting, grading). Matching looks only at
   a bounded window at the head and tail, where instructions live, in one Aho-Corasick pass
@@ -15,12 +19,15 @@ Two signals come from a prompt:
 
 from __future__ import annotations
 
+import re
 import zlib
 
 import ahocorasick
 
-#: Bytes of head and tail hashed into the template skeleton.
+#: Bytes of the head and tail segments hashed into the template skeleton.
 SKELETON_CHARS = 48
+#: Shortest segment (bytes, blanks collapsed) that can carry a template's instruction.
+MIN_SEGMENT_BYTES = 16
 #: Characters of head and tail searched for instructions (the middle is the payload).
 SCAN_CHARS = 256
 
@@ -34,9 +41,11 @@ GRADING = 16
 # Whole words (lower case) that signal each intent; matched only at word boundaries.
 _WORDS: dict[int, str] = {
     ELICITS_REASONING: (
-        "reasoning rationale justify justification derivation scratchpad step-by-step "
-        "chain-of-thought monologue razonamiento razona raisonnement ragionamento "
-        "raciocinio poshagovo"
+        "reasoning rationale justify justification derive derivation derivations scratchpad "
+        "step-by-step chain-of-thought monologue aloud inference inferences rigorously "
+        "razonamiento razona razonar raisonnement ragionamento raciocinio poshagovo "
+        "herleitung gedankengang denkprozess lösungsweg redenering rozumowanie uzasadnij "
+        "penalaran"
     ),
     CODING: (
         "def function class import #include console.log refactor implement compile "
@@ -51,26 +60,42 @@ _WORDS: dict[int, str] = {
         "rewrite rephrase paraphrase reword neutral sensitive censor reescribe umschreiben "
         "reformule reformuler"
     ),
-    GRADING: "rubric grade grading grader score scoring rate rating califica bewerte",
+    GRADING: (
+        "rubric rubrics grade grading grader score scoring rate rating califica bewerte "
+        "rúbrica puntuación évalue barème"
+    ),
 }
-# Phrases and marks that no single word gives away, matched anywhere.
+# Phrases and marks that no single word gives away, matched anywhere. Harvesting prompts ask
+# for the work to be shown in many words and languages; these are the common forms.
 _ANYWHERE: dict[int, tuple[str, ...]] = {
     ELICITS_REASONING: (
-        "step by step", "think through", "think carefully", "thought process", "show your work",
-        "show all work", "show every step", "explain your", "walk me through",
-        "chain of thought", "before answering", "before you answer", "reason through",
-        "reason about", "<think", "paso a paso", "schritt für schritt", "étape par étape",
-        "passo a passo", "adım adım",
+        "step by step", "each step", "every step", "all steps", "numbered steps",
+        "think through", "think carefully", "thought process", "thinking process",
+        "show your work", "show all work", "show all of the work", "show the work",
+        "show every step", "show your reasoning", "show all your", "explain your",
+        "walk me through", "work through", "chain of thought", "before answering",
+        "before you answer", "reason through", "reason about", "reason out loud",
+        "think out loud", "thinking aloud", "first principles", "in great detail",
+        "explain in detail", "every logical step", "every assumption", "how you approach",
+        "how you would solve", "why you reject", "<think",
+        "paso a paso", "proceso de pensamiento", "tu proceso", "explica detalladamente",
+        "passo a passo", "passo dopo passo", "raciocínio", "explique detalhadamente",
+        "étape par étape", "ta démarche", "schritt für schritt", "begründ",
+        "шаг за шагом", "по шагам", "ход решения", "ход рассуждений", "подробно объясни",
+        "adım adım", "akıl yürüt", "langkah demi langkah", "proses berpikir",
+        "krok po kroku", "stap voor stap", "từng bước", "suy luận", "lập luận",
+        "चरण दर चरण", "कदम दर कदम", "خطوة بخطوة",
         # scripts written without spaces, and stems inflected beyond word matching
-        "逐步", "一步一步", "推理", "思考过程", "思路", "详细解释", "пошагово", "рассужд",
-        "단계별", "추론", "ステップ", "推論", "考え方", "raciocínio", "begründ",
+        "逐步", "一步一步", "推理", "思考过程", "思维链", "思路", "详细解释", "解题过程", "推导",
+        "详细说明理由", "пошагово", "рассужд", "обоснуй", "단계별", "추론", "생각하는 과정",
+        "풀이 과정", "ステップ", "推論", "考え方", "思考過程", "段階的", "途中式",
     ),
     CODING: ("```", "代码", "函数", "código", "コード", "코드"),
     FORMAL_REASONING: (
         "证明", "求解", "计算", "数学", "докажи", "реши", "증명", "証明", "démontre",
     ),
     REWRITING: ("改写", "重写", "换个说法", "敏感", "перепиши"),
-    GRADING: ("评分", "打分", "оцени", "채점", "採点", "évalue"),
+    GRADING: ("评分", "打分", "оцени", "балл", "채점", "採点", "évalue", "sub-score"),
 }  # fmt: skip
 
 
@@ -96,25 +121,45 @@ _LEXICON = _automaton()
 
 # Fold digits to one class character for the template skeletons, at C speed.
 _DIGITS = bytes.maketrans(b"0123456789", b"0000000000")
+#: Where a segment ends: a line break, sentence or clause punctuation before a blank (or at the
+#: end), or the full-width punctuation of CJK text (no blank follows it there).
+SEGMENT_BREAK = re.compile(
+    rb"\n|[.?!:;](?=[ \t\r\f\v\n]|$)|\xe3\x80\x82|\xef\xbc[\x9f\x81\x9a\x9b]"
+)
+_BLANKS = re.compile(rb"[ \t\r\f\v]+")
+
+
+def skeleton(data: bytes) -> tuple[int, int]:
+    """(head, tail) fingerprints of an instruction window (lower-cased, UTF-8): crc32 of the
+    first `SKELETON_CHARS` bytes of its first substantial segment and of the last bytes of
+    its last one, digits folded; the whole window's ends when no segment is substantial.
+    Never 0 (0 means "no prompt")."""
+    first = last = None
+    for piece in SEGMENT_BREAK.split(data):
+        segment = _BLANKS.sub(b" ", piece).strip(b" ")
+        if len(segment) >= MIN_SEGMENT_BYTES:
+            if first is None:
+                first = segment
+            last = segment
+    if first is None or last is None:
+        first = last = _BLANKS.sub(b" ", data.replace(b"\n", b" ")).strip(b" ")
+    head = zlib.crc32(first[:SKELETON_CHARS].translate(_DIGITS)) or 1
+    tail = zlib.crc32(last[-SKELETON_CHARS:].translate(_DIGITS)) or 1
+    return head, tail
 
 
 def prompt_features(prompt: str) -> tuple[int, int, int]:
     """(intent flags, head fingerprint, tail fingerprint) of a prompt, in one pass.
 
     The head and tail instruction windows are lower-cased and encoded once; the template
-    skeletons hash their first and last `SKELETON_CHARS` bytes with digits folded, the intents
-    come from one Aho-Corasick pass over the window (whole words where it matters).
+    skeletons come from its first and last substantial segments (`skeleton`), the intents
+    from one Aho-Corasick pass over the window (whole words where it matters).
     """
     if len(prompt) > 2 * SCAN_CHARS:
         window = prompt[:SCAN_CHARS].lower() + "\n" + prompt[-SCAN_CHARS:].lower()
     else:
         window = prompt.lower()
-    data = window.encode()
-    if len(data) <= SKELETON_CHARS:
-        head = tail = zlib.crc32(data.strip().translate(_DIGITS)) or 1
-    else:
-        head = zlib.crc32(data[:SKELETON_CHARS].translate(_DIGITS)) or 1
-        tail = zlib.crc32(data[-SKELETON_CHARS:].translate(_DIGITS)) or 1
+    head, tail = skeleton(window.encode())
     flags = 0
     last = len(window) - 1
     for end, (flag, length, whole_word) in _LEXICON.iter(window):

@@ -21,10 +21,12 @@ from dataclasses import dataclass
 
 from stream_detector import features as ff
 from stream_detector import prompts as pp
-from stream_detector.state import HOUR, AccountState
+from stream_detector.state import HOUR, REPEATS, AccountState
 
 #: Log-odds of an account before any evidence: campaigns are rare.
 PRIOR = -7.0
+#: Output tokens that count as one call of volume (a typical chat answer).
+OUTPUT_PER_CALL = 400.0
 DAY = 86400.0
 
 #: One piece of evidence: (signal, value, log-odds weight).
@@ -32,7 +34,7 @@ Term = tuple[str, float, float]
 
 #: How each signal reads in an alert (`value` is the term's value).
 DETAILS: dict[str, str] = {
-    "volume": "{value:.0f} calls per active hour over the last 24 h",
+    "volume": "{value:.0f} calls per hour over the last 24 h (long answers counted by output)",
     "round_the_clock": "active in {value:.0%} of the hours since it started",
     "all_hours_of_day": "active at {value:.0%} of the hours of the day",
     "output_tokens": "{value:.0f} output tokens per call",
@@ -43,12 +45,13 @@ DETAILS: dict[str, str] = {
     "reasoning_concentration": "{value:.0%} of prompts are formal reasoning (math, logic, proofs)",
     "rewriting_concentration": "{value:.0%} of prompts ask to rewrite or rephrase text",
     "grading_concentration": "{value:.0%} of prompts use the model as a grader",
-    "template_repetition": "{value:.0%} of prompts share one template skeleton",
+    "template_repetition": "{value:.0%} of prompts repeat a recent prompt's template skeleton",
     "account_age": "account created {value:.1f} days before",
     "verified_org": "belongs to a verified organization",
     "regular_timing": "inter-arrival spread of {value:.2f} decades (machine-regular)",
     "rate_limited": "{value:.0%} of calls were rate limited",
     "new_model_pivot": "{value:.0%} of calls on a newly released model",
+    "temperature_zero": "{value:.0%} of calls at temperature 0 (evaluation-like)",
     "anomaly": "unlike the recent population of accounts (score {value:.2f})",
     "analyst_feedback": "resembles accounts analysts labelled as attacks (p={value:.2f})",
     "campaign_member": "member of a linked campaign of {value:.0f} accounts (see cluster alert)",
@@ -68,6 +71,8 @@ DETAILS: dict[str, str] = {
     "group_round_the_clock": "the group is active at {value:.0%} of the hours of the day",
     "load_balanced": "calls spread evenly over accounts (spread {value:.2f})",
     "group_rate_limited": "{value:.0%} of the group's calls were rate limited",
+    "group_template_repetition": "{value:.0%} of the group's prompts repeat a recent template",
+    "group_harvest_share": "only {value:.0%} of the accounts sharing the key harvest",
 }
 
 #: Order of the vector the online models see (all values roughly in [0, 1]).
@@ -124,9 +129,13 @@ def assess(state: AccountState, now: float) -> Assessment:
     terms: list[Term] = []
     add = terms.append
 
-    # Volume: sustained hourly rate over the day window (a short burst is spread over >= 1 h).
+    # Volume: sustained hourly rate over the day window (a short burst is spread over >= 1 h),
+    # in calls or in output tokens (OUTPUT_PER_CALL to a call), whichever says more: what a
+    # harvest takes is answers, and a few calls with very long ones take as much as many.
     rate = state.hourly_rate(now)
-    add(("volume", rate, _clamp(1.1 * math.log2(max(rate, 0.1) / 40.0), -2.0, 4.0)))
+    out_mean = state.out_tokens / n
+    volume = max(rate, rate * out_mean / OUTPUT_PER_CALL)
+    add(("volume", volume, _clamp(1.1 * math.log2(max(volume, 0.1) / 40.0), -2.0, 4.0)))
 
     # 24/7 operation: active in nearly every hour since it started, and at all hours of day.
     active = state.active_hours_24h() / min(24.0, math.floor(span_h) + 1.0)
@@ -137,7 +146,6 @@ def assess(state: AccountState, now: float) -> Assessment:
         add(("all_hours_of_day", coverage, 1.0))
 
     # What is harvested: long answers up to the ceiling, reasoning written out.
-    out_mean = state.out_tokens / n
     if out_mean < 80:
         add(("output_tokens", out_mean, -2.5))
     else:
@@ -156,8 +164,7 @@ def assess(state: AccountState, now: float) -> Assessment:
     add((top, concentration, _clamp(3.0 * (concentration - 0.5), 0.0, 1.5)))
     template = 0.0
     if prompts >= 8:
-        _, head_n, _, tail_n = state.top_template()
-        template = max(head_n, tail_n) / prompts
+        template = c[REPEATS] / prompts
         add(("template_repetition", template, _clamp(2.0 * (template - 0.3), 0.0, 1.4)))
 
     # Who is calling: fresh accounts are the campaigns' raw material; verified orgs are not.
@@ -173,7 +180,7 @@ def assess(state: AccountState, now: float) -> Assessment:
             )
         )
     if state.has_org:
-        add(("verified_org", 1.0, -1.5))
+        add(("verified_org", 1.0, -3.0))
 
     # Automation: metronome timing and pushing against the rate limit.
     regular = 0.0
@@ -187,6 +194,12 @@ def assess(state: AccountState, now: float) -> Assessment:
     new_model = c[_I["NEW_MODEL"]] / n
     if new_model >= 0.2:
         add(("new_model_pivot", new_model, 0.8))
+    # Deterministic sampling is how evaluations and pipelines call: a harvest wants the
+    # model's natural answers (temperature 0 in 0-11 % of campaign calls in four independent
+    # generators' traffic, 56-100 % of evaluation harnesses' and batch jobs').
+    zero = c[_I["TEMPERATURE_ZERO"]] / n
+    if zero >= 0.2:
+        add(("temperature_zero", zero, -2.5 * zero))
 
     logit = PRIOR
     for term in terms:

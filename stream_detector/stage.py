@@ -46,7 +46,7 @@ from stream_detector.scoring import Term, explain, logit, sigmoid
 #: campaign, to be judged with the groups it is linked to.
 CANDIDATE_MARGIN = 3.5
 #: Version of the stage checkpoint (`CampaignStage.export_state`).
-STAGE_STATE_VERSION = 2
+STAGE_STATE_VERSION = 3
 #: Expire idle snapshots every this many pieces of evidence (amortised; O(expired)).
 EXPIRY_EVERY = 1024
 

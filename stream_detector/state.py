@@ -2,7 +2,7 @@
 
 An account costs a few hundred bytes whatever its volume: counters of event flags, a 24-slot
 ring of hourly counts (the sliding day window), bit masks of active hours, running moments of
-inter-arrival gaps, and two tiny heavy-hitter summaries of prompt-template fingerprints. No raw
+inter-arrival gaps, and a small ring of the last prompts' template fingerprints. No raw
 prompt, IP or event id is held. `AccountStore` bounds the number of accounts (idle expiry plus
 a hard cap) so memory stays flat on an unbounded stream.
 """
@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import math
 from array import array
+from collections import Counter
 from collections.abc import MutableSequence
 from typing import TYPE_CHECKING, Any, Self
 
 import orjson
 
-from stream_detector.features import N_FLAGS, EventFeatures
+from stream_detector.features import HAS_PROMPT, N_FLAGS, EventFeatures
 from stream_detector.native import native_module
 
 #: Indices of the set bits of every flag word (flags are < 2**N_FLAGS).
@@ -24,13 +25,18 @@ _BIT_INDICES = tuple(
     tuple(i for i in range(N_FLAGS) if word >> i & 1) for word in range(1 << N_FLAGS)
 )
 #: Version of the export format; bump when fields change and keep reading the old one.
-STATE_VERSION = 2
+STATE_VERSION = 3
 # Layout of `AccountState.counts`: event-flag counts, the 24 hourly slots of the day window
-# (slot = absolute hour % 24), then Misra-Gries pairs of head and tail template fingerprints.
+# (slot = absolute hour % 24), the count of prompts whose head or tail fingerprint recurred,
+# and a ring of the last prompts' head and tail fingerprints (where "recurred" is looked up,
+# and where the templates an account is using are read: see `campaigns.link_keys`).
 RING = N_FLAGS
-HEAD = RING + 24
-TAIL = HEAD + 4
-SIZE = TAIL + 4
+REPEATS = RING + 24
+RECENT = REPEATS + 1
+#: Fingerprints in the ring: the heads and tails of the last RECENT_SLOTS / 2 prompts.
+RECENT_SLOTS = 16
+SIZE = RECENT + RECENT_SLOTS
+_PROMPTS = HAS_PROMPT.bit_length() - 1
 HOUR = 3600.0
 
 
@@ -68,7 +74,7 @@ class StateReads:
         """Events in the sliding 24 h window ending at event time `now`."""
         stale = int(now // HOUR) - self.ring_hour
         if stale <= 0:
-            return sum(self.counts[RING:HEAD])
+            return sum(self.counts[RING:REPEATS])
         if stale >= 24:
             return 0
         counts = self.counts
@@ -91,12 +97,13 @@ class StateReads:
 
     def active_hours_24h(self) -> int:
         """Hours with at least one event among the 24 ending at the newest event."""
-        return 24 - self.counts[RING:HEAD].count(0)
+        return 24 - self.counts[RING:REPEATS].count(0)
 
-    def top_template(self) -> tuple[int, int, int, int]:
-        """(head fingerprint, its count, tail fingerprint, its count) of the leading template."""
-        c = self.counts
-        return c[HEAD], c[HEAD + 1], c[TAIL], c[TAIL + 1]
+    def templates(self) -> list[int]:
+        """Fingerprints that recur in the last prompts (at most four, most frequent first): the
+        templates the account is using now."""
+        seen = Counter(fp for fp in self.counts[RECENT:SIZE] if fp)
+        return [fp for fp, n in seen.most_common(4) if n >= 2]
 
     def gap_std(self) -> float:
         """Standard deviation of log10 inter-arrival gaps (low = machine-regular)."""
@@ -229,17 +236,17 @@ class PyAccountState(StateReads):
                 mean = self.gap_mean = self.gap_mean + delta / gap_n
                 self.gap_m2 += delta * (x - mean)
             self.last_ts = ts
-        fp = f.head_fp
-        if fp:
-            if counts[HEAD] == fp:
-                counts[HEAD + 1] += 1
-            else:
-                _heavy_hitter(counts, HEAD, fp)
-            fp = f.tail_fp
-            if counts[TAIL] == fp:
-                counts[TAIL + 1] += 1
-            else:
-                _heavy_hitter(counts, TAIL, fp)
+        head = f.head_fp
+        if head:
+            # A template shows as a head or tail fingerprint that recurs within the last few
+            # prompts (a question's own never does).
+            tail = f.tail_fp
+            recent = counts[RECENT:SIZE]
+            if head in recent or tail in recent:
+                counts[REPEATS] += 1
+            at = RECENT + (2 * (counts[_PROMPTS] - 1)) % RECENT_SLOTS
+            counts[at] = head
+            counts[at + 1] = tail
 
     def _advance(self, hour: int) -> None:
         """Move the day window's newest slot to `hour`, zeroing the hours skipped."""
@@ -249,28 +256,12 @@ class PyAccountState(StateReads):
         self.ring_hour = hour
 
 
-def _heavy_hitter(c: MutableSequence[int], i: int, fp: int) -> None:
-    """One Misra-Gries step with two counters at c[i:i+4] = [fp1, n1, fp2, n2]: keeps any
-    fingerprint above 1/3 of the stream."""
-    if c[i] == fp:
-        c[i + 1] += 1
-    elif c[i + 2] == fp:
-        c[i + 3] += 1
-    elif c[i + 1] == 0:
-        c[i], c[i + 1] = fp, 1
-    elif c[i + 3] == 0:
-        c[i + 2], c[i + 3] = fp, 1
-    else:
-        c[i + 1] -= 1
-        c[i + 3] -= 1
-
-
 def _native_class() -> type[StateReads] | None:
     """The native state class with the shared read side, if the extension is there."""
     native = native_module()
     if native is None or not hasattr(native, "AccountStateCore"):
         return None
-    if native.STATE_LAYOUT != (N_FLAGS, RING, HEAD, TAIL, SIZE):
+    if native.STATE_LAYOUT != (N_FLAGS, RING, REPEATS, RECENT, SIZE):
         raise RuntimeError("stream_detector._native has another state layout: rebuild it")
 
     class NativeAccountState(native.AccountStateCore, StateReads):  # type: ignore[name-defined]

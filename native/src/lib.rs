@@ -773,20 +773,8 @@ fn request_shape(e: &Event, max_tokens: i64) -> u32 {
     crc32fast::hash(text.as_bytes())
 }
 
-/// Python's `bytes.strip()`: ASCII whitespace including \v and \f.
-fn strip_ascii(mut b: &[u8]) -> &[u8] {
-    let space = |c: &u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c);
-    while b.first().is_some_and(space) {
-        b = &b[1..];
-    }
-    while b.last().is_some_and(space) {
-        b = &b[..b.len() - 1];
-    }
-    b
-}
-
 /// crc32 of the bytes with ASCII digits folded to '0', `or 1` (a template skeleton).
-fn skeleton(bytes: &[u8]) -> u32 {
+fn fold_hash(bytes: &[u8]) -> u32 {
     let mut hasher = crc32fast::Hasher::new();
     let mut buf = [0u8; 64];
     for chunk in bytes.chunks(buf.len()) {
@@ -796,6 +784,93 @@ fn skeleton(bytes: &[u8]) -> u32 {
         hasher.update(&buf[..chunk.len()]);
     }
     hasher.finalize().max(1)
+}
+
+/// The blanks `prompts._BLANKS` collapses (ASCII, not the line break).
+fn is_blank(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\r' | 0x0b | 0x0c)
+}
+
+/// `_BLANKS.sub(b" ", piece).strip(b" ")` into `out` (cleared first).
+fn collapse(piece: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    let mut blank = false;
+    for &c in piece {
+        if is_blank(c) {
+            blank = true;
+        } else {
+            if blank && !out.is_empty() {
+                out.push(b' ');
+            }
+            blank = false;
+            out.push(c);
+        }
+    }
+}
+
+/// Length of the segment break at `data[i..]` (`prompts.SEGMENT_BREAK`), 0 if none.
+fn segment_break(data: &[u8], i: usize) -> usize {
+    match data[i] {
+        b'\n' => 1,
+        b'.' | b'?' | b'!' | b':' | b';' => {
+            let next = data.get(i + 1);
+            usize::from(next.is_none_or(|&c| is_blank(c) || c == b'\n'))
+        }
+        0xE3 if data[i..].starts_with(&[0xE3, 0x80, 0x82]) => 3,
+        0xEF if data.len() >= i + 3
+            && data[i + 1] == 0xBC
+            && matches!(data[i + 2], 0x9F | 0x81 | 0x9A | 0x9B) =>
+        {
+            3
+        }
+        _ => 0,
+    }
+}
+
+/// `prompts.skeleton`: (head, tail) fingerprints of the first and last substantial segments
+/// of an instruction window (the whole window's ends when none is substantial).
+fn skeleton(data: &[u8], skel: usize, min_segment: usize) -> (u32, u32) {
+    let mut segment = Vec::with_capacity(256);
+    let mut first: Option<Vec<u8>> = None;
+    let mut last: Vec<u8> = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    let mut consider = |piece: &[u8], first: &mut Option<Vec<u8>>, last: &mut Vec<u8>| {
+        collapse(piece, &mut segment);
+        if segment.len() >= min_segment {
+            if first.is_none() {
+                *first = Some(segment[..segment.len().min(skel)].to_vec());
+            }
+            last.clear();
+            last.extend_from_slice(&segment[segment.len().saturating_sub(skel)..]);
+        }
+    };
+    while i < data.len() {
+        let width = segment_break(data, i);
+        if width == 0 {
+            i += 1;
+            continue;
+        }
+        consider(&data[start..i], &mut first, &mut last);
+        i += width;
+        start = i;
+    }
+    consider(&data[start..], &mut first, &mut last);
+    match first {
+        Some(head) => (fold_hash(&head), fold_hash(&last)),
+        None => {
+            let joined: Vec<u8> = data
+                .iter()
+                .map(|&c| if c == b'\n' { b' ' } else { c })
+                .collect();
+            let mut whole = Vec::with_capacity(joined.len());
+            collapse(&joined, &mut whole);
+            (
+                fold_hash(&whole[..whole.len().min(skel)]),
+                fold_hash(&whole[whole.len().saturating_sub(skel)..]),
+            )
+        }
+    }
 }
 
 // Per-character facts learned from Python itself (its Unicode version, its `str.lower`).
@@ -855,6 +930,7 @@ struct Parser {
     flags: Flags,
     scan_chars: usize,
     skeleton_chars: usize,
+    min_segment_bytes: usize,
     long_output_tokens: i64,
     max_event_bytes: usize,
     max_epoch_s: f64,
@@ -941,16 +1017,7 @@ impl Parser {
             self.push_lower(py, prompt, &mut window)?;
         }
         let data = window.as_bytes();
-        let skel = self.skeleton_chars;
-        let (head, tail) = if data.len() <= skel {
-            let both = skeleton(strip_ascii(data));
-            (both, both)
-        } else {
-            (
-                skeleton(&data[..skel]),
-                skeleton(&data[data.len() - skel..]),
-            )
-        };
+        let (head, tail) = skeleton(data, self.skeleton_chars, self.min_segment_bytes);
         let mut intents = 0;
         for found in self.lexicon.find_overlapping_iter(data) {
             let (flag, whole_word) = self.entries[found.pattern().as_usize()];
@@ -1083,6 +1150,7 @@ impl Parser {
         flags: Bound<'_, PyDict>,
         scan_chars: usize,
         skeleton_chars: usize,
+        min_segment_bytes: usize,
         long_output_tokens: i64,
         max_event_bytes: usize,
         max_epoch_s: f64,
@@ -1131,6 +1199,7 @@ impl Parser {
             },
             scan_chars,
             skeleton_chars,
+            min_segment_bytes,
             long_output_tokens,
             max_event_bytes,
             max_epoch_s,
@@ -1169,8 +1238,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         (
             state::N_FLAGS,
             state::RING,
-            state::HEAD,
-            state::TAIL,
+            state::REPEATS,
+            state::RECENT,
             state::SIZE,
         ),
     )

@@ -9,13 +9,17 @@ use pyo3::prelude::*;
 use pyo3::types::PyList;
 
 const HOUR: f64 = 3600.0;
-/// Event flags (`features.N_FLAGS`), then the 24 hourly slots, then two Misra-Gries pairs of
-/// head and tail template fingerprints: the layout of `state.py`, checked at import there.
+/// Event flags (`features.N_FLAGS`), the 24 hourly slots, the count of prompts whose head or
+/// tail template fingerprint recurred, and the ring of the last prompts' fingerprints: the
+/// layout of `state.py`, checked at import there.
 pub const N_FLAGS: usize = 15;
 pub const RING: usize = N_FLAGS;
-pub const HEAD: usize = RING + 24;
-pub const TAIL: usize = HEAD + 4;
-pub const SIZE: usize = TAIL + 4;
+pub const REPEATS: usize = RING + 24;
+pub const RECENT: usize = REPEATS + 1;
+pub const RECENT_SLOTS: usize = 16;
+pub const SIZE: usize = RECENT + RECENT_SLOTS;
+/// Index of the `HAS_PROMPT` flag's count (`features.HAS_PROMPT` is bit 12).
+const PROMPTS: usize = 12;
 
 /// `int(ts // 3600.0)` exactly as CPython computes float floor division (fmod first).
 fn hour_of(ts: f64) -> i64 {
@@ -36,26 +40,6 @@ fn bump(slot: &mut u32) -> PyResult<()> {
     *slot = slot
         .checked_add(1)
         .ok_or_else(|| PyOverflowError::new_err("account counter overflow"))?;
-    Ok(())
-}
-
-/// One Misra-Gries step with two counters at c[0..4] = [fp1, n1, fp2, n2]: keeps any
-/// fingerprint above 1/3 of the stream.
-fn heavy_hitter(c: &mut [u32], fp: u32) -> PyResult<()> {
-    if c[0] == fp {
-        bump(&mut c[1])?;
-    } else if c[2] == fp {
-        bump(&mut c[3])?;
-    } else if c[1] == 0 {
-        c[0] = fp;
-        c[1] = 1;
-    } else if c[3] == 0 {
-        c[2] = fp;
-        c[3] = 1;
-    } else {
-        c[1] -= 1;
-        c[3] -= 1;
-    }
     Ok(())
 }
 
@@ -184,9 +168,16 @@ impl AccountStateCore {
         }
         let head_fp: u32 = f.getattr(intern!(py, "head_fp"))?.extract()?;
         if head_fp != 0 {
+            // A template recurs within the last few prompts (a question's own never does).
             let tail_fp: u32 = f.getattr(intern!(py, "tail_fp"))?.extract()?;
-            heavy_hitter(&mut counts[HEAD..HEAD + 4], head_fp)?;
-            heavy_hitter(&mut counts[TAIL..TAIL + 4], tail_fp)?;
+            let recent = &counts[RECENT..SIZE];
+            if recent.contains(&head_fp) || recent.contains(&tail_fp) {
+                bump(&mut counts[REPEATS])?;
+            }
+            let prompts = counts[PROMPTS] as usize;
+            let at = RECENT + (2 * prompts + RECENT_SLOTS - 2) % RECENT_SLOTS;
+            counts[at] = head_fp;
+            counts[at + 1] = tail_fp;
         }
         Ok(())
     }

@@ -8,7 +8,8 @@ replayed with `stream-detector replay` and scored with `stream-detector evaluate
 commands a user runs; `--input/--truth` scores traffic from elsewhere (e.g. a gateway's day
 with analyst verdicts, or another generator) the same way. Printed per run: account recall and
 precision at high/critical, critical alerts on benign accounts, the share of each campaign
-population named at high or above within an hour of its campaign's start, and the benign
+population named at high or above (at all, within an hour of its campaign's start, and of
+the account's own first event), the benign
 populations with any high/critical alert. `--no-prompts` simulates a no-logging policy.
 """
 
@@ -59,7 +60,7 @@ def score(events: Path, truth: Path) -> dict[str, Any]:
 def row(label: str, report: dict[str, Any]) -> str:
     high = report["levels"]["high"]
     campaigns = " ".join(
-        f"{name}={p['recall_within_1h']:.2f}"
+        f"{name}={p['recall']:.2f}/{p['recall_within_1h']:.2f}/{p['recall_within_1h_of_first_event']:.2f}"
         for name, p in sorted(high["recall_by_population"].items())
     )
     noisy = " ".join(
@@ -72,7 +73,7 @@ def row(label: str, report: dict[str, Any]) -> str:
     return (
         f"{label:<22} recall {high['recall']:.3f}  precision "
         f"{'-' if precision is None else f'{precision:.3f}'}  critical-on-benign {critical}\n"
-        f"{'':<22} named <=1h: {campaigns or '-'}\n"
+        f"{'':<22} named at high (all/<=1h of campaign/<=1h of own start): {campaigns or '-'}\n"
         f"{'':<22} benign at high: {noisy or 'none'}"
     )
 

@@ -144,3 +144,82 @@ def resumed(first: D) -> D:
         second.import_account(account, data)
     second.import_model(first.export_model())
     return second
+
+
+#: Instructions of a small harvesting operation: several templates, several openings each,
+#: the instruction before or after the question (the shapes `multipath` below draws from).
+TEMPLATES = (
+    "Derive the answer carefully and show all of the work, numbering each step.",
+    "Reason from first principles and write out every intermediate step explicitly.",
+    "Think it through step by step, then give the final answer on its own line.",
+)
+OPENINGS = ("", "Task: ", "Please help. ", "Item 417. ")
+
+
+QUESTIONS = (
+    "How many integers below {n} are divisible by 7 or 13 but not by 3?",
+    "A train leaves at {n} km/h and another follows at twice the speed; when do they meet?",
+    "Find every prime p below {n} for which p squared plus two is also prime.",
+    "Prove that the sum of the first {n} odd numbers is a perfect square.",
+    "Write a function that returns the longest palindromic substring of a {n}-character text.",
+    "What is the probability that {n} fair dice show at least one six?",
+    "Design a cache with {n} slots that evicts the least recently used entry.",
+)
+
+
+def templated(i: int) -> str:
+    """The i-th prompt of the operation: a fresh question in one of its templates, the
+    instruction before or after it, behind one of its openings."""
+    instruction = TEMPLATES[i % len(TEMPLATES)]
+    question = QUESTIONS[(i // 3) % len(QUESTIONS)].format(n=1000 + 37 * i)
+    opening = OPENINGS[(i // 5) % len(OPENINGS)]
+    if (i // 2) % 2:
+        return f"{opening}{instruction}\n\n{question}"
+    return f"{opening}{question}\n{instruction}"
+
+
+def multipath(name: str, accounts: int, start: float, hours: float) -> Iterator[dict[str, Any]]:
+    """One actor's aged accounts, each on its own card, network and client, sharing only the
+    templates and long reasoning answers, at a modest rate each, around the clock."""
+    i = 0
+    gap = 3600.0 / 10
+    for tick in range(int(hours * 3600 / gap)):
+        for k in range(accounts):
+            yield event(
+                i,
+                f"{name}-{k}",
+                start + tick * gap + k * 7.0,
+                account_created_ts=start - (200 + 30 * k) * DAY,
+                payment_fingerprint=f"{name}-card-{k}",
+                ip=f"10.{k}.{k}.{k + 1}",
+                user_agent=f"client-{k}/1.{k}",
+                output_tokens=4000,
+                max_tokens=8192,
+                prompt=templated(tick * 5 + k * 3),
+            )
+            i += 1
+
+
+def class_session(name: str, students: int, start: float) -> Iterator[dict[str, Any]]:
+    """A class created yesterday on one card and one campus network, everyone pasting the same
+    reasoning exercise within the hour and getting chat-length answers."""
+    exercise = (
+        "Exercise 3: explain step by step why the sum of two odd numbers is even, "
+        "then give a short proof."
+    )
+    i = 0
+    for k in range(students):
+        for j in range(4):
+            yield event(
+                i,
+                f"{name}-{k}",
+                start + k * 45.0 + j * 600.0,
+                account_created_ts=start - DAY,
+                payment_fingerprint=f"{name}-instructor-card",
+                ip=f"192.0.2.{k % 5 + 1}",
+                user_agent="python-requests/2.32.3",
+                output_tokens=420,
+                max_tokens=1024,
+                prompt=exercise if j < 2 else f"{exercise} Follow-up {j}: and for {k + j} numbers?",
+            )
+            i += 1

@@ -95,8 +95,13 @@ UNICODE = (
 )
 prompt_piece = (
     st.sampled_from(LEXICON).map(lambda w: w.upper() if len(w) % 3 == 0 else w)
-    | st.text(alphabet=UNICODE + "abcdefXYZ0123456789.,!?-/#<`", max_size=12)
+    | st.text(alphabet=UNICODE + "abcdefXYZ0123456789.,!?-/#<`:;", max_size=12)
     | st.text(max_size=6)
+    # sentence and line breaks (template segments), ASCII and full-width
+    | st.sampled_from(
+        [". ", ".", "?\n", "! ", ":", ": ", ";\t", "\n\n", "。", "？", "！", "：", "；"]
+    )
+    | st.sampled_from(["Solve the following problem carefully", "Question 12", "Q3", "   "])
 )
 prompts = st.lists(prompt_piece, max_size=120).map("".join) | st.text(max_size=40)
 
@@ -362,7 +367,7 @@ def state_view(s: sm.StateReads, now: float) -> list[Any]:
     values = [getattr(s, name) for name in STATE_FIELDS]
     packed = [struct.pack("<d", v) if type(v) is float else (type(v), v) for v in values]
     reads = (s.events_24h(now), s.hourly_rate(now), s.recent_rate(now), s.active_hours_24h())
-    return [*packed, list(s.counts), reads, s.top_template(), s.gap_std()]
+    return [*packed, list(s.counts), reads, s.templates(), s.gap_std()]
 
 
 def fold_both(features: list[ff.EventFeatures]) -> None:
