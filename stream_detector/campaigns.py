@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
 
 from stream_detector import features as ff
 from stream_detector import prompts as pp
@@ -501,6 +501,44 @@ def campaign_id_for(key: int) -> str:
     return "campaign-" + hashlib.sha256(key.to_bytes(9, "little")).hexdigest()[:16]
 
 
+@dataclass(slots=True)
+class LinkerChanges:
+    """Keys of what changed in a `CampaignLinker` since its last export."""
+
+    pending: set[int] = field(default_factory=set)
+    keys_of: set[str] = field(default_factory=set)
+    groups: set[int] = field(default_factory=set)
+    campaign_of: set[str] = field(default_factory=set)
+    campaigns: set[str] = field(default_factory=set)
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def ordered_changes(d: dict[K, V], dirty: set[K]) -> list[tuple[K, V | None]] | None:
+    """The changes to an insertion-ordered dict whose entries only ever move to the end (or
+    go): the removed keys, then the changed ones present in their order, which is the dict's
+    tail. None if the tail holds an entry not marked dirty (the invariant does not hold)."""
+    present = sum(1 for key in dirty if key in d)
+    tail = list(islice(reversed(d), present))
+    tail.reverse()
+    if not all(key in dirty for key in tail):
+        return None
+    gone: list[tuple[K, V | None]] = [(key, None) for key in dirty if key not in d]
+    return gone + [(key, d[key]) for key in tail]
+
+
+def apply_ordered(d: dict[K, V], changes: list[tuple[K, V | None]]) -> None:
+    """Apply `ordered_changes` output: the changed entries leave, the present ones come back
+    at the end in their order."""
+    for key, _ in changes:
+        d.pop(key, None)
+    for key, value in changes:
+        if value is not None:
+            d[key] = value
+
+
 class CampaignLinker:
     """Key groups, their evaluation, and the campaigns they form."""
 
@@ -526,9 +564,14 @@ class CampaignLinker:
         self._keys_of: dict[str, tuple[float, tuple[int, ...]]] = {}
         self.campaign_of: dict[str, str] = {}
         self.campaigns: dict[str, Campaign] = {}
+        #: What changed since the last export (`export_changes`): the stage checkpoints
+        #: these, not the whole linker, between full exports.
+        self._dirty = LinkerChanges()
 
     def export_state(self) -> dict[str, Any]:
-        """Everything but the account lookup, for the shared-state checkpoint."""
+        """Everything but the account lookup, for the shared-state checkpoint (a full one:
+        the changes tracked so far are part of it)."""
+        self._dirty = LinkerChanges()
         return {
             "pending": self._pending,
             "groups": self._groups,
@@ -544,6 +587,38 @@ class CampaignLinker:
         self._keys_of = state["keys_of"]
         self.campaign_of = state["campaign_of"]
         self.campaigns = state["campaigns"]
+        self._dirty = LinkerChanges()
+
+    def export_changes(self) -> dict[str, Any] | None:
+        """What changed since the last export, for an incremental checkpoint (None if the
+        changes cannot be expressed as one: then take a full export)."""
+        dirty, self._dirty = self._dirty, LinkerChanges()
+        pending = ordered_changes(self._pending, dirty.pending)
+        keys_of = ordered_changes(self._keys_of, dirty.keys_of)
+        if pending is None or keys_of is None:
+            return None
+        return {
+            "pending": pending,
+            "keys_of": keys_of,
+            "groups": {k: self._groups.get(k) for k in dirty.groups},
+            "campaign_of": {a: self.campaign_of.get(a) for a in dirty.campaign_of},
+            "campaigns": {c: self.campaigns.get(c) for c in dirty.campaigns},
+        }
+
+    def apply_changes(self, changes: dict[str, Any]) -> None:
+        """Apply `export_changes` output (in the order they were exported)."""
+        apply_ordered(self._pending, changes["pending"])
+        apply_ordered(self._keys_of, changes["keys_of"])
+        for target, updates in (
+            (self._groups, changes["groups"]),
+            (self.campaign_of, changes["campaign_of"]),
+            (self.campaigns, changes["campaigns"]),
+        ):
+            for key, value in updates.items():
+                if value is None:
+                    target.pop(key, None)
+                else:
+                    target[key] = value
 
     @property
     def groups_tracked(self) -> int:
@@ -552,6 +627,8 @@ class CampaignLinker:
     def observe(self, account_id: str, keys: list[int], now: float) -> list[Campaign]:
         """Register an account's current keys; return campaigns whose evidence changed."""
         changed: list[Campaign] = []
+        dirty = self._dirty
+        dirty.keys_of.add(account_id)
         _, known = self._keys_of.pop(account_id, (now, ()))
         if not all(key in known for key in keys):
             known = (*known, *(key for key in dict.fromkeys(keys) if key not in known))
@@ -560,12 +637,16 @@ class CampaignLinker:
             group = self._groups.get(key)
             if group is None:
                 first = self._pending.get(key)
-                if first is None or first == account_id:
+                if first is None:
                     self._remember_pending(key, account_id)
                     continue
+                if first == account_id:
+                    continue
                 del self._pending[key]
+                dirty.pending.add(key)
                 group = self._groups[key] = KeyGroup(key)
                 self._join(group, first)
+            dirty.groups.add(key)
             self._join(group, account_id)
             group.updates += 1
             if group.total >= group.next_size or (
@@ -583,8 +664,9 @@ class CampaignLinker:
     def _remember_pending(self, key: int, account_id: str) -> None:
         pending = self._pending
         pending[key] = account_id
+        self._dirty.pending.add(key)
         if len(pending) > MAX_PENDING_KEYS:
-            pending.popitem(last=False)
+            self._dirty.pending.add(pending.popitem(last=False)[0])
 
     @staticmethod
     def _join(group: KeyGroup, account_id: str) -> None:
@@ -706,6 +788,8 @@ class CampaignLinker:
             return None  # nobody it could name: no campaign (yet)
         self.campaigns[campaign.campaign_id] = campaign
         group.campaign = campaign.campaign_id
+        self._dirty.campaigns.add(campaign.campaign_id)
+        self._dirty.campaign_of.update(admitted)
         for member in admitted:
             campaign.members[member] = None
             self.campaign_of[member] = campaign.campaign_id
@@ -718,6 +802,10 @@ class CampaignLinker:
         return campaign
 
     def _merge(self, into: Campaign, other: Campaign) -> None:
+        dirty = self._dirty
+        dirty.campaigns.add(other.campaign_id)
+        dirty.campaign_of.update(other.members)
+        dirty.groups.update(other.keys)
         into.members.update(other.members)
         for key in other.keys:
             if key not in into.keys:
@@ -790,6 +878,7 @@ class CampaignLinker:
             dropped.append(account_id)
         for account_id in dropped:
             del keys_of[account_id]
+        self._dirty.keys_of.update(dropped)
 
     def _vouches(self, key: int) -> bool:
         """Whether a key ties strongly: a card, or a template whose own group harvests, most of

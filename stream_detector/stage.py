@@ -35,8 +35,10 @@ from stream_detector.campaigns import (
     AccountSnapshot,
     Campaign,
     CampaignLinker,
+    apply_ordered,
     harvest_like,
     latest,
+    ordered_changes,
     unvouched,
 )
 from stream_detector.config import DetectorConfig
@@ -100,6 +102,9 @@ class CampaignStage:
         self._member_cap = config.threshold_critical - 1e-6
         self._clock = float("-inf")
         self._since_expiry = 0
+        # Accounts whose snapshot or member-policy memory changed since the last export.
+        self._dirty_snapshots: set[str] = set()
+        self._dirty_policy: set[str] = set()
 
     @property
     def campaigns_tracked(self) -> int:
@@ -115,6 +120,7 @@ class CampaignStage:
         snap = evidence.snapshot
         snapshots = self._snapshots
         snapshots.pop(account_id, None)
+        self._dirty_snapshots.add(account_id)
         linker = self.linker
         if (
             harvest_like(snap, now)
@@ -145,6 +151,8 @@ class CampaignStage:
         for account_id in dropped:
             del snapshots[account_id]
             self._member_policy.pop(account_id, None)
+        self._dirty_snapshots.update(dropped)
+        self._dirty_policy.update(dropped)
         self.stats.expired += len(dropped)
         self.linker.expire(horizon, cap)
 
@@ -211,6 +219,7 @@ class CampaignStage:
         self, account_id: str, snap: AccountSnapshot, score: float, terms: list[Term], now: float
     ) -> Alert | None:
         rate = snap.recent_rate(now)
+        self._dirty_policy.add(account_id)
         memory = self._member_policy.get(account_id)
         if memory is None:
             # A benign label on the account side suppresses member alerts too, until the
@@ -227,7 +236,10 @@ class CampaignStage:
 
     # --- checkpoint --------------------------------------------------------------------------
     def export_state(self) -> bytes:
-        """Checkpoint of the whole stage (pickle, versioned; load only your own)."""
+        """Checkpoint of the whole stage (pickle, versioned; load only your own). Changes
+        tracked for `export_changes` start over from here."""
+        self._dirty_snapshots = set()
+        self._dirty_policy = set()
         return pickle.dumps(
             {
                 "version": STAGE_STATE_VERSION,
@@ -250,5 +262,49 @@ class CampaignStage:
         self._snapshots.update((a, decode(s)) for a, s in doc["snapshots"])
         self._member_policy = doc["member_policy"]
         self.linker.import_state(doc["linker"])
+        self._clock = doc["clock"]
+        self._since_expiry = doc["since_expiry"]
+        self._dirty_snapshots = set()
+        self._dirty_policy = set()
+
+    def export_changes(self) -> bytes | None:
+        """What changed since the last `export_state` or `export_changes` (pickle,
+        versioned): O(changes), where a full export is O(state). None when the changes cannot
+        be expressed incrementally: take a full export then."""
+        linker = self.linker.export_changes()
+        snapshots = ordered_changes(self._snapshots, self._dirty_snapshots)
+        policy = {a: self._member_policy.get(a) for a in self._dirty_policy}
+        self._dirty_snapshots = set()
+        self._dirty_policy = set()
+        if linker is None or snapshots is None:
+            return None
+        return pickle.dumps(
+            {
+                "version": STAGE_STATE_VERSION,
+                "snapshots": [(a, None if s is None else s.encode()) for a, s in snapshots],
+                "member_policy": policy,
+                "linker": linker,
+                "clock": self._clock,
+                "since_expiry": self._since_expiry,
+            },
+            protocol=pickle.HIGHEST_PROTOCOL,
+        )
+
+    def apply_changes(self, data: bytes) -> None:
+        """Apply `export_changes` output on top of the state it was taken from."""
+        doc = pickle.loads(data)
+        if not isinstance(doc, dict) or doc.get("version") != STAGE_STATE_VERSION:
+            raise ValueError("unknown campaign-stage checkpoint format")
+        decode = AccountSnapshot.decode
+        apply_ordered(
+            self._snapshots,
+            [(a, None if s is None else decode(s)) for a, s in doc["snapshots"]],
+        )
+        for account_id, memory in doc["member_policy"].items():
+            if memory is None:
+                self._member_policy.pop(account_id, None)
+            else:
+                self._member_policy[account_id] = memory
+        self.linker.apply_changes(doc["linker"])
         self._clock = doc["clock"]
         self._since_expiry = doc["since_expiry"]

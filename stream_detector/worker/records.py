@@ -16,13 +16,18 @@ whatever the store (RocksDB keeps one database per partition, the memory store o
 Campaign stage i (fed by partition i of the link-evidence topic) lives beside state
 partition i, on whichever worker owns it, with records of its own:
 
-- ``<i>|g|<slot>|<j>`` → chunk j of the stage's state (`CampaignStage.export_state`), two
-  slots in turn as above;
+- ``<i>|g|<slot>|<j>`` → chunk j of a full export of the stage's state
+  (`CampaignStage.export_state`, the *base*), two slots in turn as above;
+- ``<i>|d|<seq>|<j>`` → chunk j of delta `seq`: the stage's changes since the previous base
+  or delta (`CampaignStage.export_changes`), so that a flush costs O(what changed), not
+  O(the stage). A new base is written once the deltas since the last one outweigh it, and the
+  deltas it replaces are tombstoned;
 - ``<i>|h`` → the stage's checkpoint (`StageCheckpoint`): next evidence offset, the position
-  of each evidence origin (to skip evidence re-sent after an account side's restart), slot,
-  chunks and digest. Written last, the stage's commit point.
+  of each evidence origin (to skip evidence re-sent after an account side's restart), the
+  base's slot, chunks and digest, and the deltas to apply on it in order. Written last, the
+  stage's commit point: records of a flush cut short are named by no checkpoint.
 
-Format 2: the campaign stage's records; the shared state no longer holds the linker.
+Format 3: the campaign stage's state is a base plus deltas.
 """
 
 from __future__ import annotations
@@ -36,13 +41,13 @@ from typing import Any
 import orjson
 
 #: Version byte of every value written here.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 #: Largest shared-state chunk (well under a produce batch and a message).
 CHUNK_BYTES = 256 * 1024
 _OFFSET_BYTES = 8
 
-ACCOUNT, SHARED, CHECKPOINT, STAGE, STAGE_CHECKPOINT = "a", "s", "c", "g", "h"
-_KINDS = (b"a", b"s", b"c", b"g", b"h")
+ACCOUNT, SHARED, CHECKPOINT, STAGE, STAGE_DELTA, STAGE_CHECKPOINT = "a", "s", "c", "g", "d", "h"
+_KINDS = (b"a", b"s", b"c", b"g", b"d", b"h")
 
 
 class RecordFormatError(ValueError):
@@ -65,13 +70,18 @@ def stage_key(partition: int, slot: int, index: int) -> bytes:
     return b"%d|g|%d|%d" % (partition, slot, index)
 
 
+def stage_delta_key(partition: int, seq: int, index: int) -> bytes:
+    return b"%d|d|%d|%d" % (partition, seq, index)
+
+
 def stage_checkpoint_key(partition: int) -> bytes:
     return b"%d|h" % partition
 
 
 def split_key(key: bytes) -> tuple[int, str, str]:
     """(partition, kind, rest): kind is ACCOUNT (rest = account id), SHARED or STAGE (rest =
-    "slot|index"), CHECKPOINT or STAGE_CHECKPOINT (rest empty)."""
+    "slot|index"), STAGE_DELTA (rest = "seq|index"), CHECKPOINT or STAGE_CHECKPOINT (rest
+    empty)."""
     head, _, rest = key.partition(b"|")
     kind, _, name = rest.partition(b"|")
     if not head.isdigit() or kind not in _KINDS:
@@ -125,6 +135,8 @@ class StageCheckpoint:
     slot: int = 0
     chunks: int = 0
     digest: str = ""
+    #: The deltas to apply on the base, in order: (seq, chunks, digest).
+    deltas: list[tuple[int, int, str]] = field(default_factory=list)
 
     def encode(self) -> bytes:
         return _dump_json(asdict(self))
@@ -135,7 +147,9 @@ class StageCheckpoint:
         with _corrupt("stage checkpoint"):
             doc = _load_json(value)
             return cls(
-                positions={str(k): int(v) for k, v in doc["positions"].items()}, **_position(doc)
+                positions={str(k): int(v) for k, v in doc["positions"].items()},
+                deltas=[(int(q), int(n), str(d)) for q, n, d in doc["deltas"]],
+                **_position(doc),
             )
 
 
@@ -184,16 +198,23 @@ def assemble(
     checkpoint: Checkpoint | StageCheckpoint, chunks: Mapping[tuple[int, int], bytes]
 ) -> bytes:
     """The shared state a checkpoint names, from chunks keyed (slot, index); verified."""
+    return assemble_parts(checkpoint.slot, checkpoint.chunks, checkpoint.digest, chunks)
+
+
+def assemble_parts(
+    group: int, count: int, expected: str, chunks: Mapping[tuple[int, int], bytes]
+) -> bytes:
+    """`count` chunks keyed (group, index) joined and checked against their digest."""
     parts = []
-    for index in range(checkpoint.chunks):
-        part = chunks.get((checkpoint.slot, index))
+    for index in range(count):
+        part = chunks.get((group, index))
         if part is None:
-            raise RecordFormatError(f"shared-state chunk {checkpoint.slot}/{index} missing")
+            raise RecordFormatError(f"state chunk {group}/{index} missing")
         _check_version(part)
         parts.append(part[1:])
     data = b"".join(parts)
-    if digest(data) != checkpoint.digest:
-        raise RecordFormatError("shared state does not match its checkpoint digest")
+    if digest(data) != expected:
+        raise RecordFormatError("state does not match its checkpoint digest")
     return data
 
 

@@ -37,13 +37,16 @@ from stream_detector.stage import CampaignStage, LinkEvidence
 from stream_detector.worker.records import (
     STAGE,
     STAGE_CHECKPOINT,
+    STAGE_DELTA,
     StageCheckpoint,
     assemble,
+    assemble_parts,
     chunked,
     digest,
     encode_chunk,
     split_key,
     stage_checkpoint_key,
+    stage_delta_key,
     stage_key,
 )
 
@@ -104,11 +107,24 @@ def route(evidence: LinkEvidence, partitions: int) -> int:
     return zlib.crc32(evidence.account_id.encode()) % partitions
 
 
+#: Deltas a base carries at most before the next flush writes a new base (restore time).
+MAX_DELTAS = 100
+
+
 class StageState:
-    """Campaign stage i with its evidence position and write-behind records."""
+    """Campaign stage i with its evidence position and write-behind records: a full export
+    (the base) now and then, and in between only what changed (deltas), so that a flush costs
+    O(what changed since the last one) and a restore O(state)."""
 
     def __init__(
-        self, partition: int, stage: CampaignStage, checkpoint: StageCheckpoint | None
+        self,
+        partition: int,
+        stage: CampaignStage,
+        checkpoint: StageCheckpoint | None,
+        stale: list[bytes] | None = None,
+        next_seq: int = 0,
+        base_bytes: int = 0,
+        delta_bytes: int = 0,
     ) -> None:
         self.partition = partition
         self.stage = stage
@@ -117,26 +133,44 @@ class StageState:
         self.committed_offset: int | None = self.next_offset
         self.positions: dict[str, int] = dict(checkpoint.positions) if checkpoint else {}
         self.changed = False
-        self._slot = checkpoint.slot if checkpoint else 1
+        self._checkpoint = checkpoint
+        #: Keys of delta chunks no checkpoint names any more, to tombstone.
+        self._stale = stale or []
+        self._next_seq = next_seq
+        self._base_bytes = base_bytes
+        self._delta_bytes = delta_bytes
 
     @classmethod
     def restore(
         cls, partition: int, config: DetectorConfig, records: Iterable[tuple[bytes, bytes]]
     ) -> StageState:
-        """Rebuild from the state records of partition `partition` (other kinds ignored)."""
+        """Rebuild from the state records of partition `partition` (other kinds ignored): the
+        base its checkpoint names, then its deltas in order."""
         checkpoint: StageCheckpoint | None = None
         chunks: dict[tuple[int, int], bytes] = {}
+        deltas: dict[tuple[int, int], bytes] = {}
         for key, value in records:
             _, kind, name = split_key(key)
             if kind == STAGE_CHECKPOINT:
                 checkpoint = StageCheckpoint.decode(value)
-            elif kind == STAGE:
-                slot, _, index = name.partition("|")
-                chunks[int(slot), int(index)] = value
+            elif kind in (STAGE, STAGE_DELTA):
+                group, _, index = name.partition("|")
+                (chunks if kind == STAGE else deltas)[int(group), int(index)] = value
         stage = CampaignStage(config)
+        base = delta = 0
+        named: set[tuple[int, int]] = set()
         if checkpoint is not None and checkpoint.chunks:
-            stage.import_state(assemble(checkpoint, chunks))
-        return cls(partition, stage, checkpoint)
+            data = assemble(checkpoint, chunks)
+            stage.import_state(data)
+            base = len(data)
+            for seq, count, expected in checkpoint.deltas:
+                change = assemble_parts(seq, count, expected, deltas)
+                stage.apply_changes(change)
+                delta += len(change)
+                named.update((seq, index) for index in range(count))
+        stale = [stage_delta_key(partition, *part) for part in sorted(set(deltas) - named)]
+        next_seq = 1 + max((seq for seq, _ in deltas), default=-1)
+        return cls(partition, stage, checkpoint, stale, next_seq, base, delta)
 
     def process(self, records: Iterable[Any]) -> list[Alert]:
         """Evidence records of this stage's partition, in offset order: the alerts decided."""
@@ -167,20 +201,57 @@ class StageState:
         return alerts
 
     def flush_records(self) -> list[tuple[bytes, bytes | None]]:
-        """The stage's state in the slot the last checkpoint does not use, then its
-        checkpoint. `next_offset` must be known; marks the stage clean."""
+        """The stage's changes since the last flush as a delta — or a new base, in the slot
+        the last checkpoint does not use, when there is none yet or the deltas since have
+        outgrown it — then its checkpoint, then tombstones for deltas no longer named.
+        `next_offset` must be known; marks the stage clean."""
         offset = self.next_offset
         assert offset is not None, "flush before the stage's position is known"
-        data = self.stage.export_state()
-        self._slot = 1 - self._slot
-        parts = chunked(data)
         p = self.partition
-        out: list[tuple[bytes, bytes | None]] = [
-            (stage_key(p, self._slot, i), encode_chunk(part)) for i, part in enumerate(parts)
-        ]
-        checkpoint = StageCheckpoint(
-            offset, dict(self.positions), self._slot, len(parts), digest(data)
-        )
+        last = self._checkpoint
+        out: list[tuple[bytes, bytes | None]] = []
+        change = None
+        if (
+            last is not None
+            and last.chunks
+            and len(last.deltas) < MAX_DELTAS
+            and self._delta_bytes <= self._base_bytes
+        ):
+            change = self.stage.export_changes()
+        if change is not None and last is not None:
+            seq = self._next_seq
+            self._next_seq += 1
+            parts = chunked(change)
+            out += [
+                (stage_delta_key(p, seq, i), encode_chunk(part)) for i, part in enumerate(parts)
+            ]
+            self._delta_bytes += len(change)
+            checkpoint = StageCheckpoint(
+                offset,
+                dict(self.positions),
+                last.slot,
+                last.chunks,
+                last.digest,
+                [*last.deltas, (seq, len(parts), digest(change))],
+            )
+        else:
+            data = self.stage.export_state()
+            slot = 1 - last.slot if last is not None else 1
+            parts = chunked(data)
+            out += [(stage_key(p, slot, i), encode_chunk(part)) for i, part in enumerate(parts)]
+            if last is not None:
+                self._stale += [
+                    stage_delta_key(p, seq, i)
+                    for seq, count, _ in last.deltas
+                    for i in range(count)
+                ]
+            self._base_bytes, self._delta_bytes = len(data), 0
+            checkpoint = StageCheckpoint(
+                offset, dict(self.positions), slot, len(parts), digest(data)
+            )
         out.append((stage_checkpoint_key(p), checkpoint.encode()))
+        out += [(key, None) for key in self._stale]
+        self._stale = []
+        self._checkpoint = checkpoint
         self.changed = False
         return out
