@@ -134,8 +134,10 @@ class AlertPolicy:
         now: float,
         first_seen_ts: float,
         events: int,
+        reasons: list[dict[str, object]] | None = None,
     ) -> Alert | None:
-        """`decide` for one account, and the alert it decided (reasons rendered only then)."""
+        """`decide` for one account, and the alert it decided (reasons rendered only then,
+        unless given: the members of one campaign share theirs)."""
         severity = self.decide(memory, "account", account_id, score, rate, now)
         if severity is None:
             return None
@@ -147,7 +149,7 @@ class AlertPolicy:
             accounts_total=1,
             severity=severity,
             score=score,
-            reasons=explain(terms),
+            reasons=explain(terms) if reasons is None else reasons,
             event_ts=now,
             first_seen_ts=first_seen_ts,
             events=events,

@@ -55,7 +55,7 @@ ALONE_KINDS = frozenset(("pay",))
 #: Members of one key group remembered (the count goes on beyond it).
 MAX_GROUP_MEMBERS = 5000
 #: Members sampled when a group is evaluated.
-SAMPLE_MEMBERS = 256
+SAMPLE_MEMBERS = 64
 #: Keys seen with one account only, remembered until a second account shares them.
 MAX_PENDING_KEYS = 500_000
 #: Re-evaluate a group after this many member updates even if it did not grow...
@@ -63,7 +63,8 @@ REEVALUATE_EVERY = 64
 #: ... or when a member updates and this much event time has passed (low-and-slow groups
 #: grow their evidence with time more than with members).
 REEVALUATE_AFTER_S = 600.0
-#: A campaign is re-scored when it grows by a quarter, gains a key, or after this much time.
+#: A campaign is re-scored when it grows by a quarter, gains a kind of key, or after this much
+#: time.
 RESCORE_CAMPAIGN_AFTER_S = 300.0
 #: Mean output tokens per call at which a group's answers count as long (neither for nor
 #: against harvesting).
@@ -482,10 +483,10 @@ class Campaign:
     logit: float = GROUP_PRIOR
     terms: list[Term] = field(default_factory=list)
     policy: list[Any] = field(default_factory=list)
-    #: When the campaign was last scored, and its members and keys then.
+    #: When the campaign was last scored, and its members and kinds of keys then.
     scored_ts: float = 0.0
     scored_size: int = 0
-    scored_keys: int = 0
+    scored_kinds: int = 0
     #: Severity level members were last alerted at, and how many members had been by then.
     member_level: int = 0
     members_alerted: int = 0
@@ -795,7 +796,7 @@ class CampaignLinker:
             self.campaign_of[member] = campaign.campaign_id
         if (
             len(campaign.members) * 4 >= campaign.scored_size * 5
-            or len(campaign.keys) > campaign.scored_keys
+            or sum(1 for count in campaign.kind_counts if count) > campaign.scored_kinds
             or now - campaign.scored_ts >= RESCORE_CAMPAIGN_AFTER_S
         ):
             self._rescore(campaign, now)
@@ -822,7 +823,7 @@ class CampaignLinker:
         more suspicious the more kinds of keys tie them together."""
         campaign.scored_ts = now
         campaign.scored_size = len(campaign.members)
-        campaign.scored_keys = len(campaign.keys)
+        campaign.scored_kinds = sum(1 for count in campaign.kind_counts if count)
         states = [s for s in map(self._lookup, latest(campaign.members)) if s is not None]
         counts = campaign.kind_counts
         kinds = {KINDS[i] for i, count in enumerate(counts) if count}

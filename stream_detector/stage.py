@@ -48,7 +48,7 @@ from stream_detector.scoring import Term, explain, logit, sigmoid
 #: campaign, to be judged with the groups it is linked to.
 CANDIDATE_MARGIN = 3.5
 #: Version of the stage checkpoint (`CampaignStage.export_state`).
-STAGE_STATE_VERSION = 3
+STAGE_STATE_VERSION = 4
 #: Expire idle snapshots every this many pieces of evidence (amortised; O(expired)).
 EXPIRY_EVERY = 1024
 
@@ -203,6 +203,7 @@ class CampaignStage:
         campaign.members_alerted = total
         member_score = min(score, self._member_cap)
         terms = self._member_terms(campaign)
+        reasons = explain(terms)  # the same for every member alerted now
         # The members who joined since (O(new members), not O(members): `islice` from the front
         # would walk the whole campaign every time).
         joined = list(islice(reversed(campaign.members), total - start))
@@ -210,13 +211,19 @@ class CampaignStage:
         for member in joined:
             snap = lookup(member)
             if snap is not None:
-                alert = self._member_alert(member, snap, member_score, terms, now)
+                alert = self._member_alert(member, snap, member_score, terms, reasons, now)
                 if alert is not None:
                     alerts.append(alert)
         return alerts
 
     def _member_alert(
-        self, account_id: str, snap: AccountSnapshot, score: float, terms: list[Term], now: float
+        self,
+        account_id: str,
+        snap: AccountSnapshot,
+        score: float,
+        terms: list[Term],
+        reasons: list[dict[str, object]],
+        now: float,
     ) -> Alert | None:
         rate = snap.recent_rate(now)
         self._dirty_policy.add(account_id)
@@ -228,7 +235,7 @@ class CampaignStage:
         elif snap.policy and snap.policy[2] and not memory[2]:
             memory[2:] = snap.policy[2:]  # labelled benign since the stage last alerted
         alert = self.policy.account_alert(
-            memory, account_id, score, rate, terms, now, snap.first_ts, snap.n
+            memory, account_id, score, rate, terms, now, snap.first_ts, snap.n, reasons
         )
         if alert is not None:
             self.stats.alerts["account", alert.severity] += 1
