@@ -715,7 +715,17 @@ class CampaignLinker:
         fresh = list(islice(group.members, group.attached, None))
         group.attached += len(fresh)
         considered = list(dict.fromkeys((*fresh, *latest(group.members))))
-        found = dict.fromkeys(c for m in considered if (c := self.campaign_of.get(m)) is not None)
+        campaign_of = self.campaign_of
+        home = self.campaigns.get(group.campaign) if group.campaign is not None else None
+        if (
+            home is not None
+            and group.key in home.keys
+            and all(campaign_of.get(m) == group.campaign for m in considered)
+        ):
+            # Everyone it would consider is already in its campaign: nothing to admit or
+            # merge (the common case for a campaign's own keys), only a re-score perhaps.
+            return self._settle(home, now)
+        found = dict.fromkeys(c for m in considered if (c := campaign_of.get(m)) is not None)
         if group.campaign is not None:
             found = {group.campaign: None, **found}
         ids = [c for c in found if c in self.campaigns]
@@ -794,6 +804,12 @@ class CampaignLinker:
         for member in admitted:
             campaign.members[member] = None
             self.campaign_of[member] = campaign.campaign_id
+        return self._settle(campaign, now)
+
+    def _settle(self, campaign: Campaign, now: float) -> Campaign:
+        """Re-score a campaign just looked at if it grew by a quarter, gained a kind of key
+        or was last scored a while ago; it changed (its alerts are decided next)."""
+        self._dirty.campaigns.add(campaign.campaign_id)
         if (
             len(campaign.members) * 4 >= campaign.scored_size * 5
             or sum(1 for count in campaign.kind_counts if count) > campaign.scored_kinds
