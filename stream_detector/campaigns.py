@@ -442,14 +442,12 @@ def committed(snap: AccountSnapshot) -> bool:
 
 
 def unvouched(snap: AccountSnapshot, now: float) -> bool:
-    """A young or unknown account with no verified organization and substantial answers (more
-    than chat's): what a card shared with a campaign is enough to draw in, whatever it asks for
-    (a class's accounts on its instructor's card get chat-length answers)."""
+    """An account with no verified organization and substantial answers (more than chat's),
+    young or aged (a reseller's accounts are bought or aged): what a card shared with a
+    campaign is enough to draw in, whatever it asks for (a class's accounts on its instructor's
+    card get chat-length answers; an office's staff belong to its organization)."""
     n = snap.n
-    if not n or snap.has_org or snap.out_tokens < SUBSTANTIAL_ANSWER * n:
-        return False
-    created = snap.created_ts
-    return created is None or now - created <= YOUNG_S
+    return bool(n) and not snap.has_org and snap.out_tokens >= SUBSTANTIAL_ANSWER * n
 
 
 @dataclass(slots=True)
