@@ -44,14 +44,14 @@ from stream_detector.state import RECENT, RECENT_SLOTS, REPEATS, RING, AccountSt
 #: Log-odds of a group of linked accounts before behavioural evidence.
 GROUP_PRIOR = -8.0
 #: How much sharing each kind of key says on its own (a shared card says most).
-KEY_WEIGHT = {"pay": 1.5, "tpl": 0.5, "sys": 0.25, "net": 0.0, "cli": -0.5}
+KEY_WEIGHT = {"pay": 1.5, "tpl": 0.5, "sys": 0.25, "net": 0.0, "cli": -0.5, "age": 1.0}
 #: Kinds of keys that tie accounts to one operator (an office or a carrier shares the others):
 #: a group of such a key may start and merge campaigns.
-STRONG_KINDS = frozenset(("pay", "tpl"))
+STRONG_KINDS = frozenset(("pay", "tpl", "age"))
 #: Kinds of keys that admit an unvouched account to a campaign on their own; through any other
 #: key (a popular template, a prefix, a client) a harvest-like account must share a second key
 #: with it, one of the two strong.
-ALONE_KINDS = frozenset(("pay",))
+ALONE_KINDS = frozenset(("pay", "age"))
 #: Members of one key group remembered (the count goes on beyond it).
 MAX_GROUP_MEMBERS = 5000
 #: Members sampled when a group is evaluated.
@@ -79,6 +79,8 @@ FEW_PROMPTS = 2
 #: and to tie an account to a campaign as its second key.
 HARVEST_SHARE = 0.5
 TIE_SHARE = 2 / 3
+#: A group not suspicious on its own joins a campaign only if 1/ANCHOR of its holders are in it.
+ANCHOR = 3
 #: Accounts a reasoning template must have to tie its holders to a campaign by itself (three
 #: that share a phrase may be a coincidence).
 TEMPLATE_ALONE = 5
@@ -106,8 +108,10 @@ _C0, _C1, _C2, _C3 = (
 
 
 #: Kinds of link keys; a key is a 64-bit digest of its value shifted left 3 bits, plus its kind.
-KINDS = ("pay", "net", "cli", "sys", "tpl")
-_PAY, _NET, _CLI, _SYS, _TPL = range(len(KINDS))
+KINDS = ("pay", "net", "cli", "sys", "tpl", "age")
+_PAY, _NET, _CLI, _SYS, _TPL, _AGE = range(len(KINDS))
+#: Width of an account-creation cohort (seconds): accounts made together, used together.
+COHORT_S = 1800.0
 ALONE_KIND_CODES = frozenset(KINDS.index(kind) for kind in ALONE_KINDS)
 
 
@@ -129,6 +133,12 @@ def link_keys(f: ff.EventFeatures, state: AccountState) -> list[int]:
         keys.append(_key(_PAY, f.payment))
     if f.net:
         keys.append(_key(_NET, f.net))
+        created = state.created_ts
+        if created is not None:
+            # A creation cohort on one network: a batch of accounts made within the same half
+            # hour and called through the same prefix (a swarm behind a router's egress) — a
+            # router's own customers, or a carrier's, were not all made at once.
+            keys.append(_key(_AGE, f"{f.net}|{int(created // COHORT_S)}"))
     if f.client:
         keys.append(_key(_CLI, f"{f.client}:{f.shape}"))
     if f.system:
@@ -707,7 +717,11 @@ class CampaignLinker:
         newcomer who happens to use a popular template, is not drawn in.
         """
         kind = key_kind(group.key)
-        strong = kind in STRONG_KINDS or group.logit >= self.suspicious_logit
+        # A template, or any group suspicious on its own, is strong only if most of its
+        # holders harvest: a popular phrase must not merge the campaigns its users are in.
+        strong = (kind in STRONG_KINDS and kind != "tpl") or (
+            group.share >= HARVEST_SHARE and (kind == "tpl" or group.logit >= self.suspicious_logit)
+        )
         # Members joined since the last look, and a bounded sample of the latest ones (an
         # account may have become harvest-like, or tied by a second key, since).
         fresh = list(islice(group.members, group.attached, None))
@@ -727,6 +741,15 @@ class CampaignLinker:
         if group.campaign is not None:
             found = {group.campaign: None, **found}
         ids = [c for c in found if c in self.campaigns]
+        if (
+            ids
+            and group.campaign is None
+            and group.logit < self.suspicious_logit
+            and sum(1 for m in considered if m in campaign_of) * ANCHOR < len(considered)
+        ):
+            # A weak group with a member or two in a campaign is not the campaign's: it must
+            # not draw its other holders in (a class whose one student was linked).
+            ids = []
         if ids:
             campaign = min((self.campaigns[c] for c in ids), key=lambda c: c.first_ts)
             if strong:
@@ -763,7 +786,12 @@ class CampaignLinker:
             and (
                 # A card shared with a campaign is tie enough without the member's own traffic
                 # giving it away: a reseller passes its customers' chat through between harvests.
-                unvouched(state, now)
+                # A creation cohort is, for accounts that harvest long answers themselves.
+                (
+                    unvouched(state, now)
+                    if kind == "pay"
+                    else committed(state) and state.out_tokens >= LONG_ANSWER * state.n
+                )
                 if alone
                 else harvest_like(state, now)
                 and committed(state)

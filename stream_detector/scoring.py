@@ -62,6 +62,7 @@ DETAILS: dict[str, str] = {
     "shared_cli": "{value:.0f} accounts per shared client fingerprint",
     "shared_sys": "{value:.0f} accounts per shared system prompt",
     "shared_tpl": "{value:.0f} accounts per shared prompt template",
+    "shared_age": "{value:.0f} accounts made in one half hour, used from one network",
     "group_volume": "{value:.0f} calls per hour across the group",
     "group_reasoning_elicitation": "{value:.0%} of the group's calls ask for written-out reasoning",
     "group_output_tokens": "{value:.0f} output tokens per call across the group",

@@ -11,6 +11,7 @@ from stream_detector.state import REPEATS
 
 from .builders import (
     DAY,
+    QUESTIONS,
     T0,
     class_session,
     event,
@@ -123,3 +124,53 @@ def test_a_sustained_harvester_reaches_high_on_its_own() -> None:
     events = [dict(e, account_created_ts=T0 - 60 * DAY) for e in harvester("h", T0, 30, 30)]
     alerts = run(Detector(), events)
     assert any(a.severity in ("high", "critical") for a in alerts)
+
+
+def tag(k: int, j: int) -> str:
+    """A word of letters unique to (k, j) (digits fold: they would make one template)."""
+    return "".join(chr(97 + (k * 3 + j) // 26**i % 26) for i in range(3))
+
+
+def test_a_swarm_made_at_once_behind_a_router_is_found_its_neighbours_are_not() -> None:
+    """Throwaway accounts without cards, made within minutes of their first calls and calling
+    through a router's egress that its own customers share: the creation cohort on that
+    network ties the swarm, not the customers."""
+    events = []
+    for k in range(60):
+        start = T0 + k * 50.0
+        for j in range(3):
+            events.append(
+                event(
+                    j,
+                    f"s{k}",
+                    start + j * 90.0,
+                    account_created_ts=start - 300.0,
+                    ip=f"203.0.113.{k % 4 + 1}",
+                    user_agent="relay-gateway/2.1",
+                    output_tokens=1800,
+                    max_tokens=4096,
+                    # nothing in common: each account words its question and coercion its own
+                    prompt=f"{QUESTIONS[(k + j) % len(QUESTIONS)].format(n=tag(k, j))}\n"
+                    f"Show your reasoning step by step, variant {tag(k, j)}.",
+                )
+            )
+    for k in range(30):  # the router's own customers, same egress, ordinary use
+        for j in range(3):
+            events.append(
+                event(
+                    j,
+                    f"c{k}",
+                    T0 + k * 97.0 + j * 400.0,
+                    account_created_ts=T0 - (40 + k) * DAY,
+                    ip=f"203.0.113.{k % 4 + 1}",
+                    user_agent="relay-gateway/2.1",
+                    output_tokens=450,
+                    prompt=FREE_TEXT[(k + j) % len(FREE_TEXT)],
+                )
+            )
+    alerts = run(Pipeline(), events)
+    named = {
+        a for alert in alerts if alert.severity in ("high", "critical") for a in alert.accounts
+    }
+    assert len({a for a in named if a.startswith("s")}) >= 54
+    assert not {a for a in named if a.startswith("c")}
