@@ -80,7 +80,7 @@ FEW_PROMPTS = 2
 HARVEST_SHARE = 0.5
 TIE_SHARE = 2 / 3
 #: A group not suspicious on its own joins a campaign only if 1/ANCHOR of its holders are in it.
-ANCHOR = 3
+ANCHOR = 2
 #: Accounts a reasoning template must have to tie its holders to a campaign by itself (three
 #: that share a phrase may be a coincidence).
 TEMPLATE_ALONE = 5
