@@ -423,6 +423,13 @@ def looks_harvest(state: AccountState) -> bool:
     )
 
 
+def may_join_by_card(state: AccountState) -> bool:
+    """Whether an account could be drawn into a campaign by a card it shares with one (see
+    `unvouched`), judged on the account state (the stage knows which cards are whose)."""
+    n = state.n
+    return bool(n) and not state.has_org and state.out_tokens >= SUBSTANTIAL_ANSWER * n
+
+
 def harvest_like(snap: AccountSnapshot, now: float) -> bool:
     """Whether an account's own traffic looks like harvesting (if weakly): reasoning asked
     for or one capability dominating, substantial answers, no verified organization, and a

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from stream_detector import features as ff
 from stream_detector.alerts import Alert
-from stream_detector.campaigns import AccountSnapshot, link_keys, looks_harvest
+from stream_detector.campaigns import AccountSnapshot, link_keys, looks_harvest, may_join_by_card
 from stream_detector.config import DetectorConfig
 from stream_detector.dedupe import Deduplicator
 from stream_detector.events import Event
@@ -40,8 +40,8 @@ from stream_detector.state import AccountState, AccountStore
 #: Version of the shared-state checkpoint (`export_model`); 3: the campaign linker moved out
 #: to the campaign stage.
 SHARED_STATE_VERSION = 3
-#: An account's first events up to this one send link evidence if they look like harvesting
-#: (then only re-scores do): throwaway accounts of a swarm make a handful of calls, and the
+#: An account's first events up to this one send link evidence if they look like harvesting,
+#: or if a card and long answers could draw it into a campaign (then only re-scores do): throwaway accounts of a swarm make a handful of calls, and the
 #: first may not show what they are for. A first event that does not look like harvesting
 #: sends nothing: on traffic of many fresh accounts that was most of the campaign stage's load
 #: (core with stage 8,000 -> 10,900 events/s at 100k accounts, same alerts' quality).
@@ -160,7 +160,11 @@ class Detector:
             or (fresh >= 4 and int(ts // HOUR) - state.scored_hour >= RESCORE_HOURS)
         ):
             return self._score(account_id, state, f)
-        if n <= LINK_EARLY and self._link_on and looks_harvest(state):
+        if (
+            n <= LINK_EARLY
+            and self._link_on
+            and (looks_harvest(state) or (f.payment is not None and may_join_by_card(state)))
+        ):
             self.evidence.append(
                 LinkEvidence(account_id, ts, link_keys(f, state), AccountSnapshot.of(state))
             )
