@@ -41,10 +41,10 @@ from stream_detector.state import AccountState, AccountStore
 #: to the campaign stage.
 SHARED_STATE_VERSION = 3
 #: An account's first events up to this one send link evidence if they look like harvesting,
-#: or if a card and long answers could draw it into a campaign (then only re-scores do): throwaway accounts of a swarm make a handful of calls, and the
-#: first may not show what they are for. A first event that does not look like harvesting
-#: sends nothing: on traffic of many fresh accounts that was most of the campaign stage's load
-#: (core with stage 8,000 -> 10,900 events/s at 100k accounts, same alerts' quality).
+#: or if a card and long answers could draw it into a campaign (then only re-scores do):
+#: throwaway accounts of a swarm make a handful of calls, and the first may not show what
+#: they are for. Other first events send nothing: on traffic of many fresh accounts that was
+#: most of the campaign stage's load.
 LINK_EARLY = 3
 #: Scores kept for `take_scores` between two calls (a driver that never asks keeps no more).
 MAX_PENDING_SCORES = 10_000

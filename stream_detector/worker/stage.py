@@ -103,7 +103,7 @@ def route(evidence: LinkEvidence, partitions: int) -> int:
         return 0
     pay = [key for key in evidence.keys if key_kind(key) == "pay"]
     if pay:
-        return min(pay) % partitions
+        return (min(pay) >> 3) % partitions  # the digest, not its kind bits
     return zlib.crc32(evidence.account_id.encode()) % partitions
 
 

@@ -319,3 +319,39 @@ async def test_campaign_across_partitions_and_workers_is_one_campaign(
     assert flagged == members, "every member, on any partition, named as a campaign member"
     assert not [a for a in alerts if a["kind"] == "account" and a["severity"] == "critical"]
     check_alerts(got, await expected_of(dep))
+
+
+async def test_evidence_sharded_over_two_stages(
+    kafka_bootstrap: str, topic_suffix: str, start_worker: StartWorker
+) -> None:
+    """`STREAM_DETECTOR_EVIDENCE_PARTITIONS=2`: an account's evidence goes to the stage of its
+    card's shard, so a hydra paying with two cards whose shards differ is found by both
+    stages, each naming its card's accounts (the documented cost of sharding: two cluster
+    subjects instead of one), and every member is flagged; what the workers emitted is what
+    a fresh stage per evidence partition decides over its partition."""
+    dep = Deployment(kafka_bootstrap, topic_suffix, partitions=4)
+    first = start_worker(dep, "a", STREAM_DETECTOR_EVIDENCE_PARTITIONS="2")
+    first.wait_ready()
+    second = start_worker(dep, "b", STREAM_DETECTOR_EVIDENCE_PARTITIONS="2")
+    second.wait_ready()
+    members = {f"xs-{k}" for k in range(12)}
+    source = lines(list(hydra("xs", 12, T0, hours=6))).splitlines()
+    await produce(kafka_bootstrap, dep.events, keyed(source), 4)
+    await eventually(lambda: caught_up(dep, len(source)), 120, "events and evidence checkpointed")
+    assert first.stop() == 0 and second.stop() == 0
+
+    evidence = await read_topic(kafka_bootstrap, dep.evidence)
+    assert {r.partition for r in evidence} == {0, 1}, "the two cards' shards differ"
+    got = alerts_by_id(await read_topic(kafka_bootstrap, dep.alerts))
+    alerts = [versions[0] for versions in got.values()]
+    clusters = {a["subject"]: a for a in alerts if a["kind"] == "cluster"}
+    assert len(clusters) == 2, list(clusters)
+    for cluster in clusters.values():  # each shard names the accounts of its card
+        assert {int(m.split("-")[1]) % 2 for m in cluster["accounts"]} in ({0}, {1})
+    flagged = {
+        a["subject"]
+        for a in alerts
+        if a["kind"] == "account" and a["reasons"][0]["signal"] == "campaign_member"
+    }
+    assert flagged == members
+    check_alerts(got, await expected_of(dep))
