@@ -395,7 +395,9 @@ def _ring_sum(ring: array[int], lo: int, hi: int) -> int:
 def _harvests(
     n: int, out: int, org: bool, elicit: int, agentic: int, prompts: int, top_cap: int
 ) -> bool:
-    """Whether counts of an account's traffic look like harvesting (see `harvest_like`)."""
+    """Whether counts of an account's traffic look like harvesting (see `harvest_like`).
+    Without prompt text (a no-logging policy) what is asked for is unknown: long answers
+    stand in for it."""
     return bool(
         n
         and not org
@@ -404,6 +406,7 @@ def _harvests(
             elicit * 10 >= 3 * n
             or agentic * 10 >= 7 * n
             or (prompts and top_cap * 10 >= 7 * prompts)
+            or (not prompts and out >= LONG_ANSWER * n)
         )
     )
 
