@@ -6,8 +6,9 @@
 Without --bootstrap it starts its own broker (deploy/kafka/broker.sh) in a temporary directory
 and stops it at the end. Input: the simulator's default mix (prompt text included), simulated
 once into .cache/bench/, with account ids spread so that the stream touches --accounts distinct
-accounts (each simulated account's events are cut into consecutive runs, each run a new
-account: realistic cardinality without simulating millions of events). Figures:
+accounts: each benign simulated account's events are cut into consecutive runs, each run a new
+account (realistic cardinality, a long tail of small accounts, without simulating millions of
+events), the campaigns' accounts kept as they are (`--spread all` cuts them too). Figures:
 
 1. raw: an aiokafka ``getmany`` loop with ``orjson.loads`` and a per-key count over the topic
    (best of a run before and one after the workers), the ceiling any consumer can reach here;
@@ -60,35 +61,49 @@ BROKER_SH = Path(__file__).resolve().parents[2] / "deploy" / "kafka" / "broker.s
 
 
 # --- input ------------------------------------------------------------------------------------
-def load_input(events: int, accounts: int) -> list[tuple[bytes, bytes]]:
+def load_input(events: int, accounts: int, spread_all: bool = False) -> list[tuple[bytes, bytes]]:
     """(key, value) of `events` simulated events spread over about `accounts` accounts."""
-    path = CACHE / f"worker-{events}-{accounts}.jsonl"
+    path = CACHE / f"worker-{events}-{accounts}-{'all' if spread_all else 'benign'}.jsonl"
     if not path.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
         raw = CACHE / "worker-source.jsonl"
-        # ~16,000 events per simulated hour at scale 1 of the default scenario.
-        scale = max(1.0, events / 48_000)
-        command = [sys.executable, "-m", "stream_detector", "--log-format", "text", "simulate"]
-        subprocess.run(
-            [*command, "--hours", "3", "--scale", f"{scale:.2f}", "-o", str(raw)], check=True
-        )
+        if not raw.exists():
+            # ~16,000 events per simulated hour at scale 1 of the default scenario.
+            scale = max(1.0, events / 48_000)
+            command = [sys.executable, "-m", "stream_detector", "--log-format", "text"]
+            subprocess.run(
+                [*command, "simulate", "--hours", "3", "--scale", f"{scale:.2f}", "-o", str(raw)],
+                check=True,
+            )
         lines = [line for line in raw.read_bytes().splitlines() if line.strip()][:events]
-        path.write_bytes(b"\n".join(spread(lines, accounts)) + b"\n")
+        campaign = set() if spread_all else campaign_accounts(raw.with_suffix(".truth.jsonl"))
+        path.write_bytes(b"\n".join(spread(lines, accounts, campaign)) + b"\n")
     values = path.read_bytes().splitlines()
     return [(orjson.loads(v)["account_id"].encode(), v) for v in values]
 
 
-def spread(lines: list[bytes], accounts: int) -> list[bytes]:
+def campaign_accounts(truth: Path) -> set[str]:
+    """The accounts of the simulation's campaigns, from its ground truth."""
+    rows = (orjson.loads(line) for line in truth.read_bytes().splitlines() if line.strip())
+    return {row["account_id"] for row in rows if row.get("attack")}
+
+
+def spread(lines: list[bytes], accounts: int, keep: set[str]) -> list[bytes]:
     """Rename accounts so that each run of `run` consecutive events of one simulated account
-    becomes an account of its own (about `accounts` accounts in all)."""
-    run = max(1, len(lines) // accounts)
+    becomes an account of its own (about `accounts` accounts in all), except the accounts in
+    `keep`: by default the campaigns' keep their accounts and shape (a hydra account does not
+    become twelve three-event accounts) and the benign traffic supplies the long tail of
+    small accounts a gateway sees."""
+    movable = sum(1 for line in lines if orjson.loads(line)["account_id"] not in keep)
+    run = max(1, movable // max(1, accounts - len(keep)))
     seen: Counter[str] = Counter()
     out = []
     for line in lines:
         doc = orjson.loads(line)
         account = doc["account_id"]
-        doc["account_id"] = f"{account}-{seen[account] // run}"
-        seen[account] += 1
+        if account not in keep:
+            doc["account_id"] = f"{account}-{seen[account] // run}"
+            seen[account] += 1
         out.append(orjson.dumps(doc))
     return out
 
@@ -479,6 +494,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=300_000)
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument(
+        "--spread",
+        choices=("benign", "all"),
+        default="benign",
+        help="cut the benign accounts into small ones to reach --accounts (default), or every "
+        "account, the campaigns' too (many more, smaller campaign accounts)",
+    )
     parser.add_argument("--rate", type=int, default=5000, help="events/s of the latency run")
     parser.add_argument("--latency-seconds", type=float, default=30.0)
     parser.add_argument("--skip-two", action="store_true", help="skip the two-worker run")
@@ -487,7 +509,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    messages = load_input(args.events, args.accounts)
+    messages = load_input(args.events, args.accounts, args.spread == "all")
     valid = sum(1 for _, v in messages if _event_ts(v) >= 0)
     accounts = len({k for k, _ in messages})
     print(f"machine: {describe()}", file=sys.stderr)
