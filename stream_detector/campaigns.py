@@ -414,7 +414,7 @@ def _harvests(
 def looks_harvest(state: AccountState) -> bool:
     """`AccountSnapshot.of(state).harvest` without building the snapshot (the account side
     asks on every early event of every account)."""
-    c = state.counts
+    c = state.flag_counts
     return _harvests(
         state.n,
         state.out_tokens,

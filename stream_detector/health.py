@@ -5,7 +5,8 @@ the event loop is busy recovering state (readiness says "not yet", liveness stil
 the worker and ``replay`` share it, and it binds where it is told (loopback by default) instead
 of Faust's 0.0.0.0.
 
-- ``/metrics``: the detector's registry (`stream_detector.metrics.REGISTRY`).
+- ``/metrics``: the detector's registry (`stream_detector.metrics.REGISTRY`); ``?name[]=``
+  restricts it to the named samples (e.g. ``stream_detector_events_total``).
 - ``/healthz`` (liveness): 200 while the process serves HTTP and, when the driver reports
   heartbeats, the last one is recent; 503 means "restart me".
 - ``/readyz`` (readiness): 200 only after `set_ready(True)`, i.e. once state is recovered from
@@ -19,6 +20,7 @@ import threading
 import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
 
 from prometheus_client import generate_latest
 
@@ -73,9 +75,13 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "stream-detector"
 
     def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
+        path, _, query = self.path.partition("?")
         if path == "/metrics":
-            self._reply(HTTPStatus.OK, generate_latest(metrics.REGISTRY), METRICS_CONTENT_TYPE)
+            # `?name[]=a&name[]=b`: only those samples, as Prometheus clients allow (a cheap
+            # poll for a dashboard or a benchmark, where the whole registry is not needed).
+            names = parse_qs(query).get("name[]")
+            registry = metrics.REGISTRY.restricted_registry(names) if names else metrics.REGISTRY
+            self._reply(HTTPStatus.OK, generate_latest(registry), METRICS_CONTENT_TYPE)
         elif path == "/healthz":
             self._probe(is_alive(), b"ok\n", b"event loop stalled\n")
         elif path == "/readyz":

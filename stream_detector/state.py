@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from array import array
 from collections import Counter
-from collections.abc import MutableSequence
+from collections.abc import MutableSequence, Sequence
 from typing import TYPE_CHECKING, Any, Self
 
 import orjson
@@ -63,6 +63,10 @@ class StateReads:
         policy: list[Any]
 
         def __init__(self, ts: float) -> None: ...
+
+        @property
+        def flag_counts(self) -> Sequence[int]:
+            """The event-flag counters alone (cheaper to read than `counts` natively)."""
 
         def apply(self, f: EventFeatures, flags: int) -> None: ...
 
@@ -206,6 +210,10 @@ class PyAccountState(StateReads):
         self.scored_hour = -1
         # Alert-policy memory, owned by `stream_detector.policy` (a small list, exported too).
         self.policy: list[Any] = []
+
+    @property
+    def flag_counts(self) -> Sequence[int]:
+        return self.counts[:N_FLAGS]
 
     def apply(self, f: EventFeatures, flags: int) -> None:
         """Fold one on-time event in. `flags` may add detector-level flags to `f.flags`."""

@@ -109,6 +109,12 @@ impl AccountStateCore {
         self.counts.to_vec()
     }
 
+    /// The event-flag counters only (what an early look at an account needs).
+    #[getter]
+    fn flag_counts(&self) -> Vec<u32> {
+        self.counts[..N_FLAGS].to_vec()
+    }
+
     #[setter]
     fn set_counts(&mut self, values: Vec<u32>) -> PyResult<()> {
         self.counts = values

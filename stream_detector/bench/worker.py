@@ -241,22 +241,30 @@ class Worker:
             raise RuntimeError("a worker exited during the benchmark (see its log)")
         return self.get("/readyz")[0] == 200
 
-    def metric(self, name: str) -> float:
-        """The value of an unlabelled sample of the worker's /metrics (0 if absent)."""
-        for line in self.get("/metrics")[1].splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-        return 0.0
+    def metrics(self, *names: str) -> dict[str, float]:
+        """The given unlabelled samples (a restricted, cheap scrape)."""
+        query = "&".join(f"name[]={name}" for name in names)
+        values = {}
+        for line in self.get(f"/metrics?{query}")[1].splitlines():
+            if line and not line.startswith("#") and "{" not in line:
+                name, _, value = line.partition(" ")
+                values[name] = float(value)
+        return values
 
     def events(self) -> float:
-        return self.metric("stream_detector_events_total")
+        return self.metrics("stream_detector_events_total").get("stream_detector_events_total", 0.0)
 
-    def evidence_backlog(self) -> float:
-        """Link evidence this worker sent that the campaign stage has not taken in yet (sum
-        over the workers: the stage lives on one of them)."""
-        return self.metric("stream_detector_link_evidence_sent_total") - self.metric(
-            "stream_detector_link_evidence_processed_total"
+    def progress(self) -> tuple[float, float]:
+        """(events processed, link evidence this worker sent that the campaign stage has not
+        taken in yet — sum it over the workers: the stage lives on one of them)."""
+        m = self.metrics(
+            "stream_detector_events_total",
+            "stream_detector_link_evidence_sent_total",
+            "stream_detector_link_evidence_processed_total",
         )
+        sent = m.get("stream_detector_link_evidence_sent_total", 0.0)
+        done = m.get("stream_detector_link_evidence_processed_total", 0.0)
+        return m.get("stream_detector_events_total", 0.0), sent - done
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -320,8 +328,9 @@ def run_workers(
         started = time.perf_counter()
         produced = asyncio.run(produce_all(bootstrap, topic, messages, partitions))
         while True:
-            done = sum(w.events() for w in workers)
-            if done >= total and sum(w.evidence_backlog() for w in workers) <= 0:
+            progress = [w.progress() for w in workers]
+            done = sum(p[0] for p in progress)
+            if done >= total and sum(p[1] for p in progress) <= 0:
                 break
             time.sleep(0.25)
             for w in workers:

@@ -69,3 +69,16 @@ def test_stop_marks_worker_down_and_unknown_paths_404(server: health.HealthServe
     assert get(server, "/nope")[0] == 404
     server.stop()
     assert metrics.REGISTRY.get_sample_value("stream_detector_worker_up") == 0
+
+
+def test_metrics_can_be_restricted_to_named_samples() -> None:
+    server = health.serve("127.0.0.1", 0)
+    try:
+        metrics.observe_batch(3, 0.001)
+        url = f"http://127.0.0.1:{server.port}/metrics?name[]=stream_detector_events_total"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            body = response.read().decode()
+        assert "stream_detector_events_total " in body
+        assert "stream_detector_alerts_total" not in body and "process_" not in body
+    finally:
+        server.stop()

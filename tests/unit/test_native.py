@@ -367,7 +367,7 @@ def state_view(s: sm.StateReads, now: float) -> list[Any]:
     values = [getattr(s, name) for name in STATE_FIELDS]
     packed = [struct.pack("<d", v) if type(v) is float else (type(v), v) for v in values]
     reads = (s.events_24h(now), s.hourly_rate(now), s.recent_rate(now), s.active_hours_24h())
-    return [*packed, list(s.counts), reads, s.templates(), s.gap_std()]
+    return [*packed, list(s.counts), list(s.flag_counts), reads, s.templates(), s.gap_std()]
 
 
 def fold_both(features: list[ff.EventFeatures]) -> None:
