@@ -41,3 +41,24 @@ def rss_mib() -> tuple[float, float]:
     except OSError:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return current, peak
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc; 0 elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def busy_cpu_seconds() -> float:
+    """CPU seconds the whole machine has spent not idle so far (Linux /proc; 0 elsewhere)."""
+    try:
+        with open("/proc/stat") as stat:
+            values = [int(v) for v in stat.readline().split()[1:]]
+    except OSError:
+        return 0.0
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return (sum(values) - idle) / os.sysconf("SC_CLK_TCK")

@@ -17,7 +17,10 @@ events), the campaigns' accounts kept as they are (`--spread all` cuts them too)
    clock runs from the first send until the last event is processed and the campaign stage
    has taken in all the link evidence; its ratio to the raw loop (which reads them
    pre-produced, with no producer beside it: the worker's figure is the conservative one);
-3. two workers (a new consumer group, a new topic) measured the same way, their ratio to one;
+3. two workers (a new consumer group, a new topic) measured the same way, their ratio to one,
+   and the CPU seconds the workers used per event in each run (on a machine whose cores the
+   broker and the producer share, two workers may run out of cores before they run out of
+   work: events per worker CPU second tell whether splitting the work cost more per event);
 4. event-to-alert latency at a fixed rate: events produced live, alerts read back live;
    latency = alert read − send of the event that triggered it (p50, p99);
 5. changelog bytes per event (keys + values, uncompressed) of run 2;
@@ -43,6 +46,7 @@ import zlib
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +54,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from stream_detector.bench.machine import describe
+from stream_detector.bench.machine import busy_cpu_seconds, cpu_seconds, describe
 from stream_detector.detector import Detector
 from stream_detector.events import Rejection
 from stream_detector.features import parse_features
@@ -296,6 +300,24 @@ def worker_env(bootstrap: str, topic: str, app_id: str, data_dir: Path) -> dict[
     return env
 
 
+@dataclass
+class Run:
+    """One worker run's figures."""
+
+    events_per_s: float
+    produced_s: float
+    #: CPU seconds the workers used during the run (user + system, all of them).
+    worker_cpu_s: float
+    #: Share of the machine's CPU time that was busy during the run (broker and producer too).
+    machine_busy: float
+    changelog: str
+    events: float
+
+    @property
+    def events_per_cpu_s(self) -> float:
+        return self.events / self.worker_cpu_s if self.worker_cpu_s else 0.0
+
+
 def run_workers(
     bootstrap: str,
     messages: list[tuple[bytes, bytes]],
@@ -303,14 +325,14 @@ def run_workers(
     count: int,
     total: int,
     work: Path,
-) -> tuple[float, float, str]:
+) -> Run:
     """Events/s of `count` workers (a new group, a new topic) end to end: the workers start
     on an empty topic, and once all of them are ready (the group formed) every message is
     produced at once; the clock runs from the first send until every event is processed by
     the account sides *and* all the link evidence they sent is taken in by the campaign stage
     (whose alerts are then out). Starting on pre-produced data instead would let the first
-    worker to be assigned run alone until the others join. Returns (events/s, seconds the
-    production took, the group's changelog topic)."""
+    worker to be assigned run alone until the others join. CPU seconds are counted per worker
+    process, so that work per event shows apart from what the machine's cores allow."""
     app_id = f"bench-{uuid.uuid4().hex[:8]}"
     topic = f"{app_id}-calls"
     asyncio.run(create_topic(bootstrap, topic, partitions))
@@ -325,6 +347,8 @@ def run_workers(
                 raise RuntimeError("workers not ready in 180 s")
             time.sleep(0.05)
         time.sleep(2.0)  # a rebalance still in flight settles
+        cpu = [cpu_seconds(w.proc.pid) for w in workers]
+        machine = busy_cpu_seconds()
         started = time.perf_counter()
         produced = asyncio.run(produce_all(bootstrap, topic, messages, partitions))
         while True:
@@ -336,7 +360,15 @@ def run_workers(
             for w in workers:
                 w.ready()  # raises if one died
         elapsed = time.perf_counter() - started
-        return done / elapsed, produced, f"{app_id}-state-changelog"
+        used = sum(cpu_seconds(w.proc.pid) - before for w, before in zip(workers, cpu, strict=True))
+        return Run(
+            events_per_s=done / elapsed,
+            produced_s=produced,
+            worker_cpu_s=used,
+            machine_busy=(busy_cpu_seconds() - machine) / elapsed / (os.cpu_count() or 1),
+            changelog=f"{app_id}-state-changelog",
+            events=done,
+        )
     finally:
         for w in workers:
             w.stop()
@@ -470,14 +502,21 @@ def throughput(
     print(f"produced in {seconds:.1f} s", file=sys.stderr)
     raw = [asyncio.run(raw_loop(bootstrap, topic, args.partitions, len(messages)))]
     print(f"raw loop: {raw[0]:,.0f} events/s", file=sys.stderr)
-    one, produced, changelog = run_workers(bootstrap, messages, args.partitions, 1, valid, work)
-    print(f"one worker: {one:,.0f} events/s (produced in {produced:.1f} s)", file=sys.stderr)
-    state_bytes = asyncio.run(topic_bytes(bootstrap, changelog))
+    first = run_workers(bootstrap, messages, args.partitions, 1, valid, work)
+    one = first.events_per_s
+    print(f"one worker: {describe_run(first)}", file=sys.stderr)
+    state_bytes = asyncio.run(topic_bytes(bootstrap, first.changelog))
+    result["one_worker_events_per_cpu_s"] = round(first.events_per_cpu_s)
+    result["one_worker_machine_busy"] = round(first.machine_busy, 2)
     if not args.skip_two:
-        two, produced, _ = run_workers(bootstrap, messages, args.partitions, 2, valid, work)
-        print(f"two workers: {two:,.0f} events/s (produced in {produced:.1f} s)", file=sys.stderr)
+        second = run_workers(bootstrap, messages, args.partitions, 2, valid, work)
+        two = second.events_per_s
+        print(f"two workers: {describe_run(second)}", file=sys.stderr)
         result["two_workers_events_per_s"] = round(two)
         result["two_vs_one"] = round(two / one, 2)
+        result["two_workers_events_per_cpu_s"] = round(second.events_per_cpu_s)
+        result["two_workers_machine_busy"] = round(second.machine_busy, 2)
+        result["two_vs_one_per_cpu_s"] = round(second.events_per_cpu_s / first.events_per_cpu_s, 2)
     raw.append(asyncio.run(raw_loop(bootstrap, topic, args.partitions, len(messages))))
     best = max(raw)
     core = core_only(messages, args.partitions)
@@ -489,6 +528,13 @@ def throughput(
         ratio_one_worker_to_raw=round(one / best, 3),
         ratio_one_worker_to_core=round(one / core, 3),
         changelog_bytes_per_event=round(state_bytes / len(messages), 1),
+    )
+
+
+def describe_run(run: Run) -> str:
+    return (
+        f"{run.events_per_s:,.0f} events/s, {run.events_per_cpu_s:,.0f} events per worker "
+        f"CPU second, machine {run.machine_busy:.0%} busy (produced in {run.produced_s:.1f} s)"
     )
 
 
