@@ -47,3 +47,16 @@ def test_campaign_state_survives_a_checkpoint() -> None:
     got = [a.alert_id for a in run(first, events[:cut])]
     got += [a.alert_id for a in run(resumed(first), events[cut:])]
     assert got == expected
+
+
+def test_without_prompt_text_long_answers_stand_in_for_what_is_asked() -> None:
+    """A no-logging policy strips the prompts: a hydra without `thinking` still harvests long
+    answers on shared cards and is found; an office without prompts is not."""
+    strip = ("prompt", "thinking")
+    events = [{k: v for k, v in e.items() if k not in strip} for e in hydra("h", 12, T0, hours=6)]
+    events += [{k: v for k, v in e.items() if k not in strip} for e in office("acme", 12, T0, 2)]
+    alerts = run(Pipeline(track_dirty=True), events)
+    named = {
+        a for alert in alerts if alert.severity in ("high", "critical") for a in alert.accounts
+    }
+    assert named == {f"h-{k}" for k in range(12)}
