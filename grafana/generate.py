@@ -525,6 +525,27 @@ def pipeline() -> Panel:
             ),
             (
                 timeseries(
+                    "Campaign stage: link evidence",
+                    "Link evidence per second sent by the account sides and taken in by the "
+                    "campaign stage; taken-in below sent for long means the stage falls behind "
+                    "(its topic's lag shows in the consumer lag panel).",
+                    [
+                        target(
+                            f"sum({rate('stream_detector_link_evidence_sent_total')})", "sent", "A"
+                        ),
+                        target(
+                            f"sum({rate('stream_detector_link_evidence_processed_total')})",
+                            "taken in",
+                            "B",
+                        ),
+                    ],
+                    "ops",
+                ),
+                12,
+                8,
+            ),
+            (
+                timeseries(
                     "Event-time lag",
                     "Median and 99th percentile of processing time minus the event's ts: how late "
                     "detections are relative to the API calls.",
