@@ -247,23 +247,12 @@ class CampaignStage:
         tracked for `export_changes` start over from here."""
         self._dirty_snapshots = set()
         self._dirty_policy = set()
-        return pickle.dumps(
-            {
-                "version": STAGE_STATE_VERSION,
-                "snapshots": [(a, s.encode()) for a, s in self._snapshots.items()],
-                "member_policy": self._member_policy,
-                "linker": self.linker.export_state(),
-                "clock": self._clock,
-                "since_expiry": self._since_expiry,
-            },
-            protocol=pickle.HIGHEST_PROTOCOL,
-        )
+        snapshots = [(a, s.encode()) for a, s in self._snapshots.items()]
+        return self._pack(snapshots, self._member_policy, self.linker.export_state())
 
     def import_state(self, data: bytes) -> None:
         """Restore a checkpoint written by `export_state`."""
-        doc = pickle.loads(data)
-        if not isinstance(doc, dict) or doc.get("version") != STAGE_STATE_VERSION:
-            raise ValueError("unknown campaign-stage checkpoint format")
+        doc = self._unpack(data)
         self._snapshots.clear()
         decode = AccountSnapshot.decode
         self._snapshots.update((a, decode(s)) for a, s in doc["snapshots"])
@@ -285,23 +274,12 @@ class CampaignStage:
         self._dirty_policy = set()
         if linker is None or snapshots is None:
             return None
-        return pickle.dumps(
-            {
-                "version": STAGE_STATE_VERSION,
-                "snapshots": [(a, None if s is None else s.encode()) for a, s in snapshots],
-                "member_policy": policy,
-                "linker": linker,
-                "clock": self._clock,
-                "since_expiry": self._since_expiry,
-            },
-            protocol=pickle.HIGHEST_PROTOCOL,
-        )
+        encoded = [(a, None if s is None else s.encode()) for a, s in snapshots]
+        return self._pack(encoded, policy, linker)
 
     def apply_changes(self, data: bytes) -> None:
         """Apply `export_changes` output on top of the state it was taken from."""
-        doc = pickle.loads(data)
-        if not isinstance(doc, dict) or doc.get("version") != STAGE_STATE_VERSION:
-            raise ValueError("unknown campaign-stage checkpoint format")
+        doc = self._unpack(data)
         decode = AccountSnapshot.decode
         apply_ordered(
             self._snapshots,
@@ -315,3 +293,24 @@ class CampaignStage:
         self.linker.apply_changes(doc["linker"])
         self._clock = doc["clock"]
         self._since_expiry = doc["since_expiry"]
+
+    def _pack(self, snapshots: list[Any], policy: dict[str, Any], linker: dict[str, Any]) -> bytes:
+        """A versioned export (full or changes): pickle, load only your own."""
+        return pickle.dumps(
+            {
+                "version": STAGE_STATE_VERSION,
+                "snapshots": snapshots,
+                "member_policy": policy,
+                "linker": linker,
+                "clock": self._clock,
+                "since_expiry": self._since_expiry,
+            },
+            protocol=pickle.HIGHEST_PROTOCOL,
+        )
+
+    @staticmethod
+    def _unpack(data: bytes) -> dict[str, Any]:
+        doc = pickle.loads(data)
+        if not isinstance(doc, dict) or doc.get("version") != STAGE_STATE_VERSION:
+            raise ValueError("unknown campaign-stage checkpoint format")
+        return doc
