@@ -678,7 +678,26 @@ class CampaignLinker:
                 campaign = self._evaluate(group, now)
                 if campaign is not None and campaign not in changed:
                     changed.append(campaign)
+            elif key & 7 == _PAY and account_id not in self.campaign_of:
+                # A campaign's card draws its new holders in at once, not at the card group's
+                # next look: a reseller's accounts come one by one, a few calls each.
+                campaign = self._by_card(group, account_id, now)
+                if campaign is not None and campaign not in changed:
+                    changed.append(campaign)
         return changed
+
+    def _by_card(self, group: KeyGroup, account_id: str, now: float) -> Campaign | None:
+        """The campaign a card already pays for, with `account_id` admitted if unvouched."""
+        campaign = self.campaigns.get(group.campaign) if group.campaign is not None else None
+        state = self._lookup(account_id)
+        if campaign is None or group.key not in campaign.keys or state is None:
+            return None
+        if not unvouched(state, now):
+            return None
+        campaign.members[account_id] = None
+        self.campaign_of[account_id] = campaign.campaign_id
+        self._dirty.campaign_of.add(account_id)
+        return self._settle(campaign, now)
 
     def _remember_pending(self, key: int, account_id: str) -> None:
         pending = self._pending

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from stream_detector.pipeline import Pipeline
 
-from .builders import T0, hydra, office, person, resumed, run
+from .builders import T0, event, hydra, office, person, resumed, run
 
 
 def test_hydra_cluster_is_one_campaign_naming_its_members() -> None:
@@ -60,3 +60,27 @@ def test_without_prompt_text_long_answers_stand_in_for_what_is_asked() -> None:
         a for alert in alerts if alert.severity in ("high", "critical") for a in alert.accounts
     }
     assert named == {f"h-{k}" for k in range(12)}
+
+
+def test_a_campaigns_card_draws_a_new_holder_in_at_its_first_calls() -> None:
+    """Once a card pays for a campaign, a new account on it with long answers is a member
+    from its first evidence, not from the card group's next look minutes later."""
+    events = list(hydra("h", 12, T0, hours=3))
+    late = T0 + 2 * 3600.0
+    events += [
+        event(
+            i,
+            "newcomer",
+            late + i * 30.0,
+            account_created_ts=late - 600,
+            payment_fingerprint="h-card-0",
+            output_tokens=3000,
+            max_tokens=4096,
+            prompt=f"Summarise chapter {i} of the handbook in detail.",
+        )
+        for i in range(2)
+    ]
+    alerts = run(Pipeline(track_dirty=True), events)
+    joined = [a for a in alerts if a.subject == "newcomer" and a.severity == "high"]
+    assert joined and joined[0].event_ts <= late + 30.0
+    assert joined[0].reasons[0]["signal"] == "campaign_member"
