@@ -64,23 +64,30 @@ def test_without_prompt_text_long_answers_stand_in_for_what_is_asked() -> None:
 
 def test_a_campaigns_card_draws_a_new_holder_in_at_its_first_calls() -> None:
     """Once a card pays for a campaign, a new account on it with long answers is a member
-    from its first evidence, not from the card group's next look minutes later."""
-    events = list(hydra("h", 12, T0, hours=3))
-    late = T0 + 2 * 3600.0
-    events += [
-        event(
-            i,
-            "newcomer",
-            late + i * 30.0,
-            account_created_ts=late - 600,
-            payment_fingerprint="h-card-0",
+    from its first evidence, not from the card group's next look (which may be ten minutes
+    away: the group was just looked at and has not grown by half)."""
+    pipeline = Pipeline(track_dirty=True)
+    run(pipeline, list(hydra("h", 12, T0, hours=3)))
+    linker = pipeline.stage.linker
+    card = next(g for g in linker._groups.values() if g.campaign and g.key & 7 == 0)
+    late = T0 + 3 * 3600.0
+    card.evaluated_ts, card.next_size = late, card.total * 2  # just looked at
+    holder = next(iter(card.members))
+    newcomer = [
+        dict(
+            event(0, "newcomer", late + 10.0, account_created_ts=late - 600),
+            payment_fingerprint=next(
+                e["payment_fingerprint"]
+                for e in hydra("h", 12, T0, hours=0.2)
+                if e["account_id"] == holder
+            ),
             output_tokens=3000,
             max_tokens=4096,
-            prompt=f"Summarise chapter {i} of the handbook in detail.",
+            prompt="Summarise chapter 3 of the handbook in detail.",
         )
-        for i in range(2)
     ]
-    alerts = run(Pipeline(track_dirty=True), events)
-    joined = [a for a in alerts if a.subject == "newcomer" and a.severity == "high"]
-    assert joined and joined[0].event_ts <= late + 30.0
-    assert joined[0].reasons[0]["signal"] == "campaign_member"
+    alerts = run(pipeline, newcomer)
+    assert linker.campaign_of.get("newcomer") == card.campaign
+    assert [a.reasons[0]["signal"] for a in alerts if a.subject == "newcomer"] == [
+        "campaign_member"
+    ]
