@@ -2,6 +2,7 @@
 
     python -m stream_detector.bench.worker [--bootstrap HOST:PORT] [--events 300000]
         [--accounts 100000] [--partitions 4] [--rate 5000] [--latency-seconds 30]
+        [--standby-replicas 1]
 
 Without --bootstrap it starts its own broker (deploy/kafka/broker.sh) in a temporary directory
 and stops it at the end. Input: the simulator's default mix (prompt text included), simulated
@@ -13,11 +14,13 @@ events), the campaigns' accounts kept as they are (`--spread all` cuts them too)
 1. raw: an aiokafka ``getmany`` loop with ``orjson.loads`` and a per-key count over the topic
    (best of a run before and one after the workers), the ceiling any consumer can reach here;
 2. one worker end to end (parse, detect, alerts, write-behind state, the campaign stage): it
-   starts on a new, empty topic; once it is ready the same messages are produced, and the
+   starts on a new, empty topic; once it is ready the same messages are produced (as record
+   batches built beforehand: a gateway's producers run on its own machines), and the
    clock runs from the first send until the last event is processed and the campaign stage
    has taken in all the link evidence; its ratio to the raw loop (which reads them
    pre-produced, with no producer beside it: the worker's figure is the conservative one);
-3. two workers (a new consumer group, a new topic) measured the same way, their ratio to one,
+3. two workers (a new consumer group, a new topic, `--standby-replicas` each) measured the
+   same way, their ratio to one,
    and the CPU seconds the workers used per event in each run (on a machine whose cores the
    broker and the producer share, two workers may run out of cores before they run out of
    work: events per worker CPU second tell whether splitting the work cost more per event);
@@ -44,7 +47,7 @@ import urllib.request
 import uuid
 import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +56,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.producer.message_accumulator import BatchBuilder
 
 from stream_detector.bench.machine import busy_cpu_seconds, cpu_seconds, describe
 from stream_detector.detector import Detector
@@ -152,16 +156,38 @@ def new_producer(bootstrap: str) -> AIOKafkaProducer:
 
 
 async def produce_all(
-    bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]], partitions: int
+    bootstrap: str,
+    topic: str,
+    messages: list[tuple[bytes, bytes]],
+    partitions: int,
+    on_send: Callable[[], None] = lambda: None,
 ) -> float:
-    """Produce everything (librdkafka-style CRC32 partitioning by key); seconds taken."""
+    """Produce everything (librdkafka-style CRC32 partitioning by key); seconds taken.
+
+    The record batches are built first and `on_send` is called just before the first one is
+    sent: in production the gateway's producers run on the gateway's machines, so here the
+    cost of building them (~1 core for several seconds in Python) stays out of a run whose
+    workers share this machine's two cores with the producer and the broker. What is left
+    in the run is sending them (and their lz4 compression), as a gateway's would arrive."""
     producer = new_producer(bootstrap)
     await producer.start()
-    started = time.perf_counter()
     try:
+        per_partition: list[list[BatchBuilder]] = [[] for _ in range(partitions)]
         for key, value in messages:
-            await producer.send(topic, value, key=key, partition=zlib.crc32(key) % partitions)
-        await producer.flush()
+            batches = per_partition[zlib.crc32(key) % partitions]
+            if not batches or batches[-1].append(key=key, value=value, timestamp=None) is None:
+                batch = producer.create_batch()
+                batch.append(key=key, value=value, timestamp=None)
+                batches.append(batch)
+
+        async def send(partition: int, batches: list[BatchBuilder]) -> None:
+            # in order within the partition, the partitions side by side
+            sent = [await producer.send_batch(b, topic, partition=partition) for b in batches]
+            await asyncio.gather(*sent)
+
+        on_send()
+        started = time.perf_counter()
+        await asyncio.gather(*(send(p, batches) for p, batches in enumerate(per_partition)))
     finally:
         await producer.stop()
     return time.perf_counter() - started
@@ -285,9 +311,12 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def worker_env(bootstrap: str, topic: str, app_id: str, data_dir: Path) -> dict[str, str]:
+def worker_env(
+    bootstrap: str, topic: str, app_id: str, data_dir: Path, standby: int = 1
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAM_DETECTOR_")}
     env.update(
+        STREAM_DETECTOR_STANDBY_REPLICAS=str(standby),
         STREAM_DETECTOR_BOOTSTRAP_SERVERS=bootstrap,
         STREAM_DETECTOR_APP_ID=app_id,
         STREAM_DETECTOR_TOPIC_EVENTS=topic,
@@ -325,10 +354,11 @@ def run_workers(
     count: int,
     total: int,
     work: Path,
+    standby: int = 1,
 ) -> Run:
     """Events/s of `count` workers (a new group, a new topic) end to end: the workers start
     on an empty topic, and once all of them are ready (the group formed) every message is
-    produced at once; the clock runs from the first send until every event is processed by
+    produced at once (`produce_all`); the clock runs from the first send until every event is processed by
     the account sides *and* all the link evidence they sent is taken in by the campaign stage
     (whose alerts are then out). Starting on pre-produced data instead would let the first
     worker to be assigned run alone until the others join. CPU seconds are counted per worker
@@ -337,7 +367,10 @@ def run_workers(
     topic = f"{app_id}-calls"
     asyncio.run(create_topic(bootstrap, topic, partitions))
     workers = [
-        Worker(worker_env(bootstrap, topic, app_id, work / f"{app_id}-{i}"), work / "workers.log")
+        Worker(
+            worker_env(bootstrap, topic, app_id, work / f"{app_id}-{i}", standby),
+            work / "workers.log",
+        )
         for i in range(count)
     ]
     try:
@@ -347,10 +380,16 @@ def run_workers(
                 raise RuntimeError("workers not ready in 180 s")
             time.sleep(0.05)
         time.sleep(2.0)  # a rebalance still in flight settles
-        cpu = [cpu_seconds(w.proc.pid) for w in workers]
-        machine = busy_cpu_seconds()
-        started = time.perf_counter()
-        produced = asyncio.run(produce_all(bootstrap, topic, messages, partitions))
+        cpu: list[float] = []
+        machine = started = 0.0
+
+        def start_clock() -> None:
+            nonlocal machine, started
+            cpu.extend(cpu_seconds(w.proc.pid) for w in workers)
+            machine = busy_cpu_seconds()
+            started = time.perf_counter()
+
+        produced = asyncio.run(produce_all(bootstrap, topic, messages, partitions, start_clock))
         while True:
             progress = [w.progress() for w in workers]
             done = sum(p[0] for p in progress)
@@ -509,7 +548,7 @@ def throughput(
     result["one_worker_events_per_cpu_s"] = round(first.events_per_cpu_s)
     result["one_worker_machine_busy"] = round(first.machine_busy, 2)
     if not args.skip_two:
-        second = run_workers(bootstrap, messages, args.partitions, 2, valid, work)
+        second = run_workers(bootstrap, messages, args.partitions, 2, valid, work, args.standby)
         two = second.events_per_s
         print(f"two workers: {describe_run(second)}", file=sys.stderr)
         result["two_workers_events_per_s"] = round(two)
@@ -559,6 +598,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=int, default=5000, help="events/s of the latency run")
     parser.add_argument("--latency-seconds", type=float, default=30.0)
     parser.add_argument("--skip-two", action="store_true", help="skip the two-worker run")
+    parser.add_argument(
+        "--standby-replicas",
+        dest="standby",
+        metavar="N",
+        type=int,
+        default=1,
+        help="STREAM_DETECTOR_STANDBY_REPLICAS of the two-worker run (default 1, the worker's "
+        "default: each worker keeps a warm copy of the other's state, reading its changelog)",
+    )
     parser.add_argument(
         "--latency-only", action="store_true", help="only the latency run (e.g. at other rates)"
     )
