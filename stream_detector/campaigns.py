@@ -69,8 +69,6 @@ RESCORE_CAMPAIGN_AFTER_S = 300.0
 #: Mean output tokens per call at which a group's answers count as long (neither for nor
 #: against harvesting).
 GROUP_LONG_ANSWER = 1000
-#: Mean output tokens per call of an account a shared card alone draws into a campaign.
-SUBSTANTIAL_ANSWER = 800.0
 #: Output tokens that count as one call of group volume (a typical chat answer).
 OUTPUT_PER_CALL = 400.0
 #: An account with this few prompts links through the templates of its latest prompt.
@@ -90,7 +88,8 @@ MIN_MEMBERS = 3
 #: their answers average LONG_ANSWER output tokens.
 YOUNG_S = 30 * DAY
 LONG_ANSWER = 1000
-#: Mean output tokens per call of an account a shared card alone draws into a campaign.
+#: Mean output tokens per call above chat length: of an account a shared card alone draws into
+#: a campaign, and of one committed to harvesting (`committed`).
 SUBSTANTIAL_ANSWER = 800
 
 _I_ELICIT = 0

@@ -358,11 +358,12 @@ def run_workers(
 ) -> Run:
     """Events/s of `count` workers (a new group, a new topic) end to end: the workers start
     on an empty topic, and once all of them are ready (the group formed) every message is
-    produced at once (`produce_all`); the clock runs from the first send until every event is processed by
-    the account sides *and* all the link evidence they sent is taken in by the campaign stage
-    (whose alerts are then out). Starting on pre-produced data instead would let the first
-    worker to be assigned run alone until the others join. CPU seconds are counted per worker
-    process, so that work per event shows apart from what the machine's cores allow."""
+    produced at once (`produce_all`); the clock runs from the first send until every event is
+    processed by the account sides *and* all the link evidence they sent is taken in by the
+    campaign stage (whose alerts are then out). Starting on pre-produced data instead would
+    let the first worker to be assigned run alone until the others join. CPU seconds are
+    counted per worker process, so that work per event shows apart from what the machine's
+    cores allow."""
     app_id = f"bench-{uuid.uuid4().hex[:8]}"
     topic = f"{app_id}-calls"
     asyncio.run(create_topic(bootstrap, topic, partitions))
