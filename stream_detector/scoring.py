@@ -25,6 +25,10 @@ from stream_detector.state import HOUR, REPEATS, AccountState
 
 #: Log-odds of an account before any evidence: campaigns are rare.
 PRIOR = -7.0
+#: Without prompt text, mean output tokens of reasoning calls that stand in for what the
+#: prompt-based terms would have said, and their weight.
+WITHHELD_LONG_ANSWER = 2000.0
+WITHHELD_WEIGHT = 1.5
 #: Output tokens that count as one call of volume (a typical chat answer).
 OUTPUT_PER_CALL = 400.0
 DAY = 86400.0
@@ -46,6 +50,8 @@ DETAILS: dict[str, str] = {
     "rewriting_concentration": "{value:.0%} of prompts ask to rewrite or rephrase text",
     "grading_concentration": "{value:.0%} of prompts use the model as a grader",
     "template_repetition": "{value:.0%} of prompts repeat a recent prompt's template skeleton",
+    "withheld_prompt_harvest": "prompt text withheld; reasoning on nearly every call, {value:.0f} "
+    "output tokens per call",
     "account_age": "account created {value:.1f} days before",
     "verified_org": "belongs to a verified organization",
     "regular_timing": "inter-arrival spread of {value:.2f} decades (machine-regular)",
@@ -167,6 +173,10 @@ def assess(state: AccountState, now: float) -> Assessment:
     if prompts >= 8:
         template = c[REPEATS] / prompts
         add(("template_repetition", template, _clamp(2.0 * (template - 0.3), 0.0, 1.4)))
+    elif c[_I["HAS_PROMPT"]] * 10 < n and elicit >= 0.8 and out_mean >= WITHHELD_LONG_ANSWER:
+        # No prompt text (a no-logging policy): what the terms above read from it is unknown,
+        # not absent. Reasoning on nearly every call with long answers stands in for it.
+        add(("withheld_prompt_harvest", out_mean, WITHHELD_WEIGHT))
 
     # Who is calling: fresh accounts are the campaigns' raw material; verified orgs are not.
     fresh = 0.0

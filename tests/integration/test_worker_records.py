@@ -63,6 +63,7 @@ def test_a_flush_restores_to_an_equal_partition() -> None:
     assert split_key(list(first)[-1])[1] == CHECKPOINT
     slots = {Checkpoint.decode(f[checkpoint_key(2)] or b"").slot for f in (first, second)}
     assert slots == {0, 1}, "consecutive flushes alternate slots"
-    restored = PartitionState.restore(2, config, {**first, **second}.items())
+    stored = {k: v for k, v in {**first, **second}.items() if v is not None}  # as the store
+    restored = PartitionState.restore(2, config, stored.items())
     assert restored.next_offset == restored.committed_offset == 41
     assert restored.labels == {0: 5}  # and `assemble` checked the shared state's digest

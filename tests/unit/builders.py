@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, TypeVar
+from typing import Any, overload
 
 import orjson
 
@@ -16,8 +16,9 @@ T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 DAY = 86400.0
 
 
-def event(i: int, account: str, ts: float, **fields: Any) -> dict[str, Any]:
-    """One valid event; `fields` override or add contract fields."""
+def event(i: int, account: str, ts: object, **fields: Any) -> dict[str, Any]:
+    """One valid event (given a valid `ts`: tests of rejections pass others); `fields` override
+    or add contract fields."""
     doc: dict[str, Any] = {
         "event_id": f"{account}-{i}",
         "ts": ts,
@@ -126,10 +127,11 @@ def run(detector: Detector | Pipeline, events: list[dict[str, Any]]) -> list[Ale
     return alerts
 
 
-D = TypeVar("D", Detector, Pipeline)
-
-
-def resumed(first: D) -> D:
+@overload
+def resumed(first: Pipeline) -> Pipeline: ...
+@overload
+def resumed(first: Detector) -> Detector: ...
+def resumed(first: Detector | Pipeline) -> Detector | Pipeline:
     """A new detector (or pipeline) restored from `first`'s checkpoints, as a restarted
     worker would be."""
     if isinstance(first, Pipeline):

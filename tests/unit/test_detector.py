@@ -7,6 +7,7 @@ from itertools import pairwise
 from stream_detector.config import DetectorConfig
 from stream_detector.detector import Detector
 from stream_detector.labels import Label
+from stream_detector.scoring import assess
 
 from .builders import DAY, T0, event, harvester, person, resumed, run
 
@@ -135,3 +136,27 @@ def test_model_checkpoint_resumes_the_learning_schedule() -> None:
     assert [(a.alert_id, a.score) for a in run(second, tail)] == [
         (a.alert_id, a.score) for a in run(first, tail)
     ]
+
+
+def _withheld_terms(**fields: object) -> dict[str, float]:
+    """The scorecard of an aged account calling every 6 minutes for a day, no prompt text."""
+    detector = Detector()
+    start = T0 + 200 * DAY
+    calls = [event(i, "w", start + i * 360.0, account_created_ts=T0, **fields) for i in range(240)]
+    run(detector, calls)
+    state = detector._store.get("w")
+    assert state is not None
+    return {t[0]: t[2] for t in assess(state, state.last_ts).terms}
+
+
+def test_withheld_prompts_with_reasoning_and_long_answers_stand_in_for_prompt_terms() -> None:
+    harvesting = _withheld_terms(thinking=True, output_tokens=3500, max_tokens=32000)
+    assert harvesting["withheld_prompt_harvest"] > 0
+    # chat-length answers, or no reasoning asked for: nothing stands in
+    assert "withheld_prompt_harvest" not in _withheld_terms(thinking=True, output_tokens=600)
+    assert "withheld_prompt_harvest" not in _withheld_terms(output_tokens=3500, max_tokens=32000)
+    # with prompt text the prompt-based terms speak for themselves
+    with_text = _withheld_terms(
+        thinking=True, output_tokens=3500, max_tokens=32000, prompt="summarise this paper"
+    )
+    assert "withheld_prompt_harvest" not in with_text
