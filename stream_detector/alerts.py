@@ -22,7 +22,7 @@ from stream_detector import __version__
 from stream_detector.scoring import Term, explain
 
 #: Bump when rules or scoring change meaning; part of every alert's `detector_version`.
-RULES_VERSION = 2
+RULES_VERSION = 3
 DETECTOR_VERSION = f"{__version__}+rules.{RULES_VERSION}"
 SEVERITIES = ("low", "medium", "high", "critical")
 
