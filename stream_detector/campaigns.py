@@ -77,6 +77,9 @@ FEW_PROMPTS = 2
 #: and to tie an account to a campaign as its second key.
 HARVEST_SHARE = 0.5
 TIE_SHARE = 2 / 3
+#: Share of a network's holders that must harvest for it to tie young long-answer harvesters
+#: to its campaign by itself.
+CROWDED_SHARE = 0.9
 #: A group not suspicious on its own joins a campaign only if 1/ANCHOR of its holders are in it.
 ANCHOR = 2
 #: Accounts a reasoning template must have to tie its holders to a campaign by itself (three
@@ -179,6 +182,7 @@ class AccountSnapshot:
         "has_org",
         "hod_mask",
         "last_ts",
+        "multi_turn",
         "n",
         "out_tokens",
         "policy",
@@ -205,6 +209,8 @@ class AccountSnapshot:
     rate_limited: int
     #: Prompts whose template fingerprint recurred (see `state.REPEATS`).
     repeats: int
+    #: Calls continuing a conversation (more than one message in the request).
+    multi_turn: int
     #: Prompts per capability (coding, formal reasoning, rewriting, grading).
     caps: tuple[int, int, int, int]
     hod_mask: int
@@ -240,6 +246,7 @@ class AccountSnapshot:
         prompts = snap.prompts = c[_I_PROMPT]
         snap.rate_limited = c[_I_RATE_LIMITED]
         snap.repeats = c[REPEATS]
+        snap.multi_turn = c[_I_MULTI_TURN]
         caps = snap.caps = (c[_C0], c[_C1], c[_C2], c[_C3])
         snap.hod_mask = state.hod_mask
         snap.ring_hour = state.ring_hour
@@ -303,7 +310,7 @@ class AccountSnapshot:
 
     # --- wire format ----------------------------------------------------------------------
     def encode(self) -> bytes:
-        """Compact little-endian bytes (~190): the evidence topic and the stage checkpoint."""
+        """Compact little-endian bytes (~210): the evidence topic and the stage checkpoint."""
         policy = self.policy or new_memory()
         created = self.created_ts
         return _SNAPSHOT.pack(
@@ -318,6 +325,7 @@ class AccountSnapshot:
             self.prompts,
             self.rate_limited,
             self.repeats,
+            self.multi_turn,
             *self.caps,
             self.hod_mask,
             self.ring_hour,
@@ -349,6 +357,7 @@ class AccountSnapshot:
             snap.prompts,
             snap.rate_limited,
             snap.repeats,
+            snap.multi_turn,
             c0,
             c1,
             c2,
@@ -362,19 +371,19 @@ class AccountSnapshot:
             base_rate,
             has_policy,
             snap.harvest,
-        ) = values[:24]
+        ) = values[:25]
         snap.created_ts = None if created == _NO_TIME else created
         snap.caps = (c0, c1, c2, c3)
         snap.policy = [level, last, suppressed, base_score, base_rate] if has_policy else []
-        snap.ring = array("I", values[24:])
+        snap.ring = array("I", values[25:])
         snap._derive()
         return snap
 
 
 #: first/last/created ts, n, out tokens, org, elicit, agentic, prompts, rate-limited, repeats,
-#: four capabilities, hour-of-day mask, ring hour, policy memory (level, last ts, suppressed, base
-#: score, base rate, present), harvest, 24 hourly counts.
-_SNAPSHOT = struct.Struct("<dddIQ?IIIIIIIIIIiBd?dd??24I")
+#: multi-turn calls, four capabilities, hour-of-day mask, ring hour, policy memory (level, last
+#: ts, suppressed, base score, base rate, present), harvest, 24 hourly counts.
+_SNAPSHOT = struct.Struct("<dddIQ?IIIIIIIIIIIiBd?dd??24I")
 SNAPSHOT_BYTES = _SNAPSHOT.size
 _NO_TIME = -1.0e300
 
@@ -805,6 +814,10 @@ class CampaignLinker:
             and group.total >= TEMPLATE_ALONE
             and _value(group.terms, "group_reasoning_elicitation") >= 0.6
         )
+        # A network nearly all of whose holders harvest is an operation's infrastructure (a
+        # router's addresses that a swarm of throwaway accounts goes through): it ties the
+        # young accounts on it that harvest long answers themselves, without a second key.
+        crowded = kind == "net" and group.share >= CROWDED_SHARE
         admitted = [
             member
             for member in considered
@@ -829,6 +842,13 @@ class CampaignLinker:
                         and state.elicit * 10 >= 6 * state.n
                         and state.agentic * 2 < state.n
                         and state.out_tokens >= LONG_ANSWER * state.n
+                    )
+                    or (
+                        crowded
+                        and state.out_tokens >= LONG_ANSWER * state.n
+                        and state.created_key >= now - YOUNG_S
+                        and state.multi_turn * 4 < state.n
+                        and state.n >= 2
                     )
                     or self._tied(member, campaign, group.key, vouched)
                 )

@@ -41,7 +41,7 @@ from typing import Any
 import orjson
 
 #: Version byte of every value written here.
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 #: Largest shared-state chunk (well under a produce batch and a message).
 CHUNK_BYTES = 256 * 1024
 _OFFSET_BYTES = 8

@@ -53,7 +53,7 @@ from stream_detector.worker.records import (
 log = logging.getLogger(__name__)
 
 #: Version byte of an evidence record's value.
-EVIDENCE_VERSION = 2
+EVIDENCE_VERSION = 3
 #: Version, source offset, event time, number of keys.
 _HEAD = struct.Struct("<BqdH")
 _KEY_BYTES = 9  # a link key is a 64-bit digest shifted left 3 bits, plus its kind

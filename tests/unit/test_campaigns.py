@@ -91,3 +91,40 @@ def test_a_campaigns_card_draws_a_new_holder_in_at_its_first_calls() -> None:
     assert [a.reasons[0]["signal"] for a in alerts if a.subject == "newcomer"] == [
         "campaign_member"
     ]
+
+
+def _newcomer(name: str, start: float, turns: int) -> list[dict[str, object]]:
+    """A young account on the hydra's network (its own card, client and questions) getting
+    long reasoning answers, in single calls or in a conversation."""
+    return [
+        event(
+            i,
+            name,
+            start + i * 900.0,
+            account_created_ts=start - 600,
+            payment_fingerprint=f"{name}-card",
+            ip="198.51.100.200",
+            user_agent="litellm/1.57.1",
+            output_tokens=2500,
+            max_tokens=4096,
+            thinking=True,
+            conversation_turns=1 + (i % 2) * turns,
+            prompt=f"{name} question {i}: how do tides work on a planet with {i} moons?",
+        )
+        for i in range(8)
+    ]
+
+
+def test_a_network_of_harvesters_ties_young_single_call_harvesters_on_it() -> None:
+    """A network nearly all of whose holders harvest (a router a swarm goes through) ties a
+    young account harvesting long answers in single calls, with no second shared key; a
+    young account on it holding conversations with long answers is not drawn in."""
+    late = T0 + 2 * 3600.0
+    events = list(hydra("h", 12, T0, hours=5))
+    events += _newcomer("swarmer", late, turns=0) + _newcomer("chatter", late, turns=4)
+    pipeline = Pipeline(track_dirty=True)
+    run(pipeline, events)
+    campaign_of = pipeline.stage.linker.campaign_of
+    assert campaign_of.get("swarmer") is not None
+    assert campaign_of.get("swarmer") == campaign_of.get("h-0")
+    assert "chatter" not in campaign_of
