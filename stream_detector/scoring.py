@@ -50,7 +50,7 @@ DETAILS: dict[str, str] = {
     "rewriting_concentration": "{value:.0%} of prompts ask to rewrite or rephrase text",
     "grading_concentration": "{value:.0%} of prompts use the model as a grader",
     "template_repetition": "{value:.0%} of prompts repeat a recent prompt's template skeleton",
-    "withheld_prompt_harvest": "prompt text withheld; reasoning on nearly every call, {value:.0f} "
+    "withheld_prompt_harvest": "prompt text withheld; reasoning on most calls, {value:.0f} "
     "output tokens per call",
     "account_age": "account created {value:.1f} days before",
     "verified_org": "belongs to a verified organization",
@@ -173,9 +173,9 @@ def assess(state: AccountState, now: float) -> Assessment:
     if prompts >= 8:
         template = c[REPEATS] / prompts
         add(("template_repetition", template, _clamp(2.0 * (template - 0.3), 0.0, 1.4)))
-    elif c[_I["HAS_PROMPT"]] * 10 < n and elicit >= 0.8 and out_mean >= WITHHELD_LONG_ANSWER:
+    elif c[_I["HAS_PROMPT"]] * 10 < n and elicit >= 0.5 and out_mean >= WITHHELD_LONG_ANSWER:
         # No prompt text (a no-logging policy): what the terms above read from it is unknown,
-        # not absent. Reasoning on nearly every call with long answers stands in for it.
+        # not absent. Reasoning on most calls with long answers stands in for it.
         add(("withheld_prompt_harvest", out_mean, WITHHELD_WEIGHT))
 
     # Who is calling: fresh accounts are the campaigns' raw material; verified orgs are not.
