@@ -90,6 +90,8 @@ MIN_MEMBERS = 3
 #: Accounts older than this are drawn into campaigns by their own harvest-like traffic only if
 #: their answers average LONG_ANSWER output tokens.
 YOUNG_S = 30 * DAY
+#: Mean output tokens per call below which an account's traffic is not harvest-like at all.
+HARVEST_MIN_ANSWER = 250
 LONG_ANSWER = 1000
 #: Mean output tokens per call above chat length: of an account a shared card alone draws into
 #: a campaign, and of one committed to harvesting (`committed`).
@@ -409,7 +411,7 @@ def _harvests(
     return bool(
         n
         and not org
-        and out >= 250 * n
+        and out >= HARVEST_MIN_ANSWER * n
         and (
             elicit * 10 >= 3 * n
             or agentic * 10 >= 7 * n
@@ -421,10 +423,13 @@ def _harvests(
 
 def looks_harvest(state: AccountState) -> bool:
     """`AccountSnapshot.of(state).harvest` without building the snapshot (the account side
-    asks on every early event of every account)."""
+    asks on every early event of every account: most fail the cheap tests first)."""
+    n = state.n
+    if state.has_org or state.out_tokens < HARVEST_MIN_ANSWER * n:
+        return False
     c = state.flag_counts
     return _harvests(
-        state.n,
+        n,
         state.out_tokens,
         state.has_org,
         max(c[_I_ELICIT], c[_I_THINKING]),
