@@ -96,6 +96,8 @@ LONG_ANSWER = 1000
 #: Mean output tokens per call above chat length: of an account a shared card alone draws into
 #: a campaign, and of one committed to harvesting (`committed`).
 SUBSTANTIAL_ANSWER = 800
+#: Mean output tokens per call of an unvouched card holder that counts in its card's group.
+CARD_LONG_ANSWER = 2000
 
 _I_ELICIT = 0
 _I_THINKING = ff.THINKING.bit_length() - 1
@@ -454,6 +456,21 @@ def harvest_like(snap: AccountSnapshot, now: float) -> bool:
     return now <= snap.harvest_until
 
 
+def card_counts(snap: AccountSnapshot, now: float) -> bool:
+    """Whether an account counts in the evaluation of a card's group: harvest-like, or
+    unvouched with very long answers on average (a reseller's accounts pass their customers'
+    chat through between harvests of many thousand tokens each, and are not harvest-like by
+    their share of reasoning calls)."""
+    return harvest_like(snap, now) or (
+        unvouched(snap, now) and snap.out_tokens >= CARD_LONG_ANSWER * snap.n
+    )
+
+
+def has_card(keys: list[int]) -> bool:
+    """Whether one of `keys` is a payment fingerprint's."""
+    return any(key & 7 == _PAY for key in keys)
+
+
 def committed(snap: AccountSnapshot) -> bool:
     """Whether most of an account's traffic harvests: more than chat-length answers, and
     reasoning asked for in most calls, one capability in most, or long answers on average (a
@@ -732,7 +749,8 @@ class CampaignLinker:
         while group.next_size <= group.total:
             group.next_size = max(group.next_size + 1, int(group.next_size * 1.5))
         sample = latest(group.members)
-        states = [s for s in map(self._lookup, sample) if s is not None and now <= s.harvest_until]
+        counts = card_counts if group.key & 7 == _PAY else harvest_like
+        states = [s for s in map(self._lookup, sample) if s is not None and counts(s, now)]
         share = group.share = len(states) / len(sample)
         if len(states) < MIN_MEMBERS:
             return None

@@ -36,7 +36,9 @@ from stream_detector.campaigns import (
     Campaign,
     CampaignLinker,
     apply_ordered,
+    card_counts,
     harvest_like,
+    has_card,
     latest,
     ordered_changes,
     unvouched,
@@ -126,6 +128,7 @@ class CampaignStage:
             harvest_like(snap, now)
             or account_id in linker.campaign_of
             or (unvouched(snap, now) and linker.joins_by_card(evidence.keys))
+            or (has_card(evidence.keys) and card_counts(snap, now))
         ):
             snapshots[account_id] = snap
         self._since_expiry += 1

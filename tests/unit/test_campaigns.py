@@ -128,3 +128,43 @@ def test_a_network_of_harvesters_ties_young_single_call_harvesters_on_it() -> No
     assert campaign_of.get("swarmer") is not None
     assert campaign_of.get("swarmer") == campaign_of.get("h-0")
     assert "chatter" not in campaign_of
+
+
+def _card_sharers(name: str, accounts: int, harvest_tokens: int) -> list[dict[str, object]]:
+    """Young accounts on one card, each on its own network and client, mostly asking chat
+    questions; every fourth call asks for a written-out proof and gets `harvest_tokens`."""
+    events: list[dict[str, object]] = []
+    for k in range(accounts):
+        account = f"{name}-{k}"
+        for j in range(24):
+            big = j % 4 == 3
+            events.append(
+                event(
+                    len(events),
+                    account,
+                    T0 + k * 300.0 + j * 600.0,
+                    account_created_ts=T0 - 3 * 86400,
+                    payment_fingerprint=f"{name}-card",
+                    ip=f"192.0.2.{k + 1}",
+                    user_agent=f"client-{k}/1.0",
+                    output_tokens=harvest_tokens if big else 300,
+                    max_tokens=32000 if big else 1024,
+                    thinking=big,
+                    prompt=f"Prove lemma {j} rigorously, writing out every step of the reasoning."
+                    if big
+                    else f"{account}: what can I cook tonight with {j} eggs and some rice?",
+                )
+            )
+    return events
+
+
+def test_a_card_whose_holders_take_huge_answers_between_chat_is_a_campaign() -> None:
+    """A reseller's accounts pass their customers' chat through between harvests: a quarter
+    of their calls ask for reasoning, but their answers average thousands of tokens. Their
+    shared card makes them one campaign; the same card with chat-length proofs does not."""
+    reseller = run(Pipeline(track_dirty=True), _card_sharers("r", 5, harvest_tokens=24000))
+    named = {a.subject for a in reseller if a.kind == "account" and a.severity == "high"}
+    assert named == {f"r-{k}" for k in range(5)}
+    assert any(a.kind == "cluster" for a in reseller)
+    family = run(Pipeline(track_dirty=True), _card_sharers("f", 5, harvest_tokens=900))
+    assert not [a for a in family if a.severity in ("high", "critical")]
