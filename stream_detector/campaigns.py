@@ -275,13 +275,14 @@ class AccountSnapshot:
             int(self.has_org),
             self.repeats,
         )
-        # Old accounts count only with long answers (a bought or aged account harvesting
-        # reasoning; a long-time user asking code questions gets chat-length ones).
+        # Old accounts count only with long answers, and more than one of them (a bought or
+        # aged account harvesting reasoning; a long-time user asking code questions gets
+        # chat-length ones, and one long rewrite says little of what an account does).
         self.harvest_until = (
             -math.inf
             if not self.harvest
             else math.inf
-            if created is None or self.out_tokens >= LONG_ANSWER * self.n
+            if created is None or (self.out_tokens >= LONG_ANSWER * self.n and self.n > 1)
             else created + YOUNG_S
         )
 

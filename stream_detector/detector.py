@@ -46,6 +46,10 @@ SHARED_STATE_VERSION = 3
 #: they are for. Other first events send nothing: on traffic of many fresh accounts that was
 #: most of the campaign stage's load.
 LINK_EARLY = 3
+#: Up to this many events, an answer of `HUGE_ANSWER` output tokens on a card sends link
+#: evidence too (see below).
+CARD_EARLY = 16
+HUGE_ANSWER = 8000
 #: Scores kept for `take_scores` between two calls (a driver that never asks keeps no more).
 MAX_PENDING_SCORES = 10_000
 #: A busy account is re-scored once its new events reach 1/2**RESCORE_SHIFT of its total (and
@@ -160,10 +164,19 @@ class Detector:
             or (fresh >= 4 and int(ts // HOUR) - state.scored_hour >= RESCORE_HOURS)
         ):
             return self._score(account_id, state, f)
-        if (
-            n <= LINK_EARLY
-            and self._link_on
-            and (looks_harvest(state) or (f.payment is not None and may_join_by_card(state)))
+        if self._link_on and (
+            (
+                n <= LINK_EARLY
+                and (looks_harvest(state) or (f.payment is not None and may_join_by_card(state)))
+            )
+            or (
+                # A young account's first huge answer on a card: a reseller's account that
+                # started with its customers' chat shows now what its card's group counts.
+                n <= CARD_EARLY
+                and f.output_tokens >= HUGE_ANSWER
+                and f.payment is not None
+                and may_join_by_card(state)
+            )
         ):
             self.evidence.append(
                 LinkEvidence(account_id, ts, link_keys(f, state), AccountSnapshot.of(state))

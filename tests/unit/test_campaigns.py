@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from stream_detector.campaigns import AccountSnapshot, harvest_like
+from stream_detector.detector import Detector
 from stream_detector.pipeline import Pipeline
 
 from .builders import T0, event, hydra, office, person, resumed, run
@@ -168,3 +170,53 @@ def test_a_card_whose_holders_take_huge_answers_between_chat_is_a_campaign() -> 
     assert any(a.kind == "cluster" for a in reseller)
     family = run(Pipeline(track_dirty=True), _card_sharers("f", 5, harvest_tokens=900))
     assert not [a for a in family if a.severity in ("high", "critical")]
+
+
+def test_a_huge_answer_on_a_campaigns_card_draws_its_holder_in_at_once() -> None:
+    """A reseller's account that starts with its customers' chat is drawn in by the card it
+    shares with a campaign at its first huge answer, not at its next scoring."""
+    pipeline = Pipeline(track_dirty=True)
+    run(pipeline, list(hydra("h", 12, T0, hours=3)))
+    late = T0 + 3 * 3600.0
+
+    def call(i: int, tokens: int) -> dict[str, object]:
+        return event(
+            i,
+            "late",
+            late + i * 120.0,
+            account_created_ts=late - 600,
+            payment_fingerprint="h-card-0",
+            output_tokens=tokens,
+            max_tokens=32000,
+            prompt=f"what should I cook tonight with {i} eggs?",
+        )
+
+    run(pipeline, [call(i, 300) for i in range(5)])
+    assert "late" not in pipeline.stage.linker.campaign_of  # chat so far
+    alerts = run(pipeline, [call(5, 20000)])
+    assert "late" in pipeline.stage.linker.campaign_of
+    assert [a.severity for a in alerts if a.subject == "late"] == ["high"]
+
+
+def test_an_old_account_counts_as_harvesting_only_after_more_than_one_long_answer() -> None:
+    """One long rewrite from a years-old account says little of what it does."""
+    detector = Detector()
+    start = T0 + 400 * 86400.0
+
+    def call(i: int) -> dict[str, object]:
+        return event(
+            i,
+            "old",
+            start + i * 600.0,
+            account_created_ts=T0,
+            output_tokens=1024,
+            max_tokens=1024,
+            prompt=f"rewrite my cover letter intro, version {i}: I am a diligent engineer.",
+        )
+
+    run(detector, [call(0)])
+    state = detector._store.get("old")
+    assert state is not None
+    assert not harvest_like(AccountSnapshot.of(state), state.last_ts)
+    run(detector, [call(1)])
+    assert harvest_like(AccountSnapshot.of(state), state.last_ts)
