@@ -41,7 +41,6 @@ from stream_detector.campaigns import (
     has_card,
     latest,
     ordered_changes,
-    unvouched,
 )
 from stream_detector.config import DetectorConfig
 from stream_detector.scoring import Term, explain, logit, sigmoid
@@ -127,7 +126,7 @@ class CampaignStage:
         if (
             harvest_like(snap, now)
             or account_id in linker.campaign_of
-            or (unvouched(snap, now) and linker.joins_by_card(evidence.keys))
+            or (not snap.has_org and linker.joins_by_card(evidence.keys))
             or (has_card(evidence.keys) and card_counts(snap, now))
         ):
             snapshots[account_id] = snap
