@@ -723,7 +723,7 @@ class CampaignLinker:
         state = self._lookup(account_id)
         if campaign is None or group.key not in campaign.keys or state is None:
             return None
-        if not (unvouched(state, now) or self._card_of(group, campaign, state)):
+        if not (unvouched(state, now) or self._card_of(group, campaign, state, now)):
             return None
         campaign.members[account_id] = None
         self.campaign_of[account_id] = campaign.campaign_id
@@ -853,7 +853,7 @@ class CampaignLinker:
                 # giving it away: a reseller passes its customers' chat through between harvests.
                 # A creation cohort is, for accounts that harvest long answers themselves.
                 (
-                    unvouched(state, now) or self._card_of(group, campaign, state)
+                    unvouched(state, now) or self._card_of(group, campaign, state, now)
                     if kind == "pay"
                     else committed(state) and state.out_tokens >= LONG_ANSWER * state.n
                 )
@@ -904,15 +904,24 @@ class CampaignLinker:
             self.campaign_of[member] = campaign.campaign_id
         return self._settle(campaign, now)
 
-    def _card_of(self, group: KeyGroup, campaign: Campaign, state: AccountSnapshot) -> bool:
+    def _card_of(
+        self, group: KeyGroup, campaign: Campaign, state: AccountSnapshot, now: float
+    ) -> bool:
         """Whether a card is the campaign's own, so that any holder without a verified org is
         its operator's (a reseller's account carrying its customers' chat): most of the card's
-        holders are the campaign's members. A card that one harvester shares with a class or
-        a family is not (their chat-length answers keep them out of `unvouched`)."""
+        holders are members that harvest themselves (members drawn in by this rule do not
+        count: a class arriving one student at a time must not draw itself in). A card that
+        one harvester shares with a class or a family is not the campaign's."""
         if state.has_org or group.key not in campaign.keys:
             return False
-        campaign_of, cid = self.campaign_of, campaign.campaign_id
-        inside = sum(1 for member in group.members if campaign_of.get(member) == cid)
+        campaign_of, cid, lookup = self.campaign_of, campaign.campaign_id, self._lookup
+        inside = sum(
+            1
+            for member in group.members
+            if campaign_of.get(member) == cid
+            and (snap := lookup(member)) is not None
+            and unvouched(snap, now)
+        )
         return inside * 2 > group.total
 
     def _settle(self, campaign: Campaign, now: float) -> Campaign:

@@ -220,3 +220,38 @@ def test_an_old_account_counts_as_harvesting_only_after_more_than_one_long_answe
     assert not harvest_like(AccountSnapshot.of(state), state.last_ts)
     run(detector, [call(1)])
     assert harvest_like(AccountSnapshot.of(state), state.last_ts)
+
+
+def test_a_card_mostly_held_by_a_campaign_draws_in_its_chatting_holders_too() -> None:
+    """Most holders of one of the hydra's cards are its members: a new holder with only chat
+    on it is the operator's too. Twenty students on a card that one of the hydra's accounts
+    also used are not drawn in: the card is mostly theirs."""
+    pipeline = Pipeline(track_dirty=True)
+    run(pipeline, list(hydra("h", 12, T0, hours=3)))
+    late = T0 + 3 * 3600.0
+    # one of the hydra's accounts pays a few harvests with the instructor's card
+    strays = [
+        dict(e, ts=late + k * 60.0, event_id=f"stray-{k}", payment_fingerprint="class-card")
+        for k, e in enumerate(e for e in hydra("h", 12, T0, hours=1) if e["account_id"] == "h-0")
+    ][:3]
+
+    def chat(account: str, card: str, i: int) -> dict[str, object]:
+        return event(
+            i,
+            account,
+            late + 600.0 + i * 300.0,
+            account_created_ts=late - 600,
+            payment_fingerprint=card,
+            prompt=f"{account}: what should I cook tonight with {i} eggs?",
+        )
+
+    events = strays + [chat("reseller-customer", "h-card-1", i) for i in range(5)]
+    events += [chat(f"student-{k}", "class-card", i) for k in range(20) for i in range(5)]
+    # and twenty chatting accounts arriving on the hydra's other card: those drawn in never
+    # count towards drawing in the next (six harvesting holders draw in at most five)
+    events += [chat(f"crowd-{k}", "h-card-0", i) for k in range(20) for i in range(5)]
+    run(pipeline, events)
+    linker = pipeline.stage.linker
+    assert linker.campaign_of.get("reseller-customer") == linker.campaign_of["h-0"]
+    assert not [k for k in range(20) if f"student-{k}" in linker.campaign_of]
+    assert 0 < len([k for k in range(20) if f"crowd-{k}" in linker.campaign_of]) <= 5
