@@ -174,15 +174,16 @@ def test_a_card_whose_holders_take_huge_answers_between_chat_is_a_campaign() -> 
 
 def test_a_huge_answer_on_a_campaigns_card_draws_its_holder_in_at_once() -> None:
     """A reseller's account that starts with its customers' chat is drawn in by the card it
-    shares with a campaign at its first huge answer, not at its next scoring."""
+    shares with a campaign at its first huge answer, not at its next scoring (on a card not
+    mostly the campaign's, whose chatting holders stay out)."""
     pipeline = Pipeline(track_dirty=True)
     run(pipeline, list(hydra("h", 12, T0, hours=3)))
     late = T0 + 3 * 3600.0
 
-    def call(i: int, tokens: int) -> dict[str, object]:
+    def call(account: str, i: int, tokens: int) -> dict[str, object]:
         return event(
             i,
-            "late",
+            account,
             late + i * 120.0,
             account_created_ts=late - 600,
             payment_fingerprint="h-card-0",
@@ -191,9 +192,10 @@ def test_a_huge_answer_on_a_campaigns_card_draws_its_holder_in_at_once() -> None
             prompt=f"what should I cook tonight with {i} eggs?",
         )
 
-    run(pipeline, [call(i, 300) for i in range(5)])
+    run(pipeline, [call(f"chat-{k}", i, 300) for k in range(8) for i in range(5)])
+    run(pipeline, [call("late", i, 300) for i in range(5)])
     assert "late" not in pipeline.stage.linker.campaign_of  # chat so far
-    alerts = run(pipeline, [call(5, 20000)])
+    alerts = run(pipeline, [call("late", 5, 20000)])
     assert "late" in pipeline.stage.linker.campaign_of
     assert [a.severity for a in alerts if a.subject == "late"] == ["high"]
 
