@@ -174,6 +174,7 @@ class Detector:
                 # started with its customers' chat shows now what its card's group counts.
                 n <= CARD_EARLY
                 and f.output_tokens >= HUGE_ANSWER
+                and state.out_tokens - f.output_tokens < HUGE_ANSWER  # its first
                 and f.payment is not None
                 and may_join_by_card(state)
             )
