@@ -132,11 +132,16 @@ def key_kind(key: int) -> str:
     return KINDS[key & 7]
 
 
+def card_key(payment: str) -> int:
+    """The link key of a payment fingerprint."""
+    return _key(_PAY, payment)
+
+
 def link_keys(f: ff.EventFeatures, state: AccountState) -> list[int]:
     """The keys an account is currently seen with (no raw personal data: all derived)."""
     keys: list[int] = []
     if f.payment:
-        keys.append(_key(_PAY, f.payment))
+        keys.append(card_key(f.payment))
     if f.net:
         keys.append(_key(_NET, f.net))
         created = state.created_ts

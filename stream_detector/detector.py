@@ -27,7 +27,14 @@ from dataclasses import dataclass, field
 
 from stream_detector import features as ff
 from stream_detector.alerts import Alert
-from stream_detector.campaigns import AccountSnapshot, link_keys, looks_harvest, may_join_by_card
+from stream_detector.campaigns import (
+    YOUNG_S,
+    AccountSnapshot,
+    card_key,
+    link_keys,
+    looks_harvest,
+    may_join_by_card,
+)
 from stream_detector.config import DetectorConfig
 from stream_detector.dedupe import Deduplicator
 from stream_detector.events import Event
@@ -164,23 +171,36 @@ class Detector:
             or (fresh >= 4 and int(ts // HOUR) - state.scored_hour >= RESCORE_HOURS)
         ):
             return self._score(account_id, state, f)
-        if self._link_on and (
-            (
-                n <= LINK_EARLY
-                and (looks_harvest(state) or (f.payment is not None and may_join_by_card(state)))
-            )
-            or (
-                # A young account's first huge answer on a card: a reseller's account that
-                # started with its customers' chat shows now what its card's group counts.
-                n <= CARD_EARLY
-                and f.output_tokens >= HUGE_ANSWER
-                and state.out_tokens - f.output_tokens < HUGE_ANSWER  # its first
-                and f.payment is not None
-                and may_join_by_card(state)
-            )
+        if not self._link_on:
+            return []
+        if (
+            n <= LINK_EARLY
+            and (looks_harvest(state) or (f.payment is not None and may_join_by_card(state)))
+        ) or (
+            # A young account's first huge answer on a card: a reseller's account that
+            # started with its customers' chat shows now what its card's group counts.
+            n <= CARD_EARLY
+            and f.output_tokens >= HUGE_ANSWER
+            and state.out_tokens - f.output_tokens < HUGE_ANSWER  # its first
+            and f.payment is not None
+            and may_join_by_card(state)
         ):
             self.evidence.append(
                 LinkEvidence(account_id, ts, link_keys(f, state), AccountSnapshot.of(state))
+            )
+        elif (
+            n == 2
+            and f.payment is not None
+            and not state.has_org
+            and state.created_ts is not None
+            and ts - state.created_ts <= YOUNG_S
+        ):
+            # A young account's card, at its second call: a reseller's account that starts
+            # with its customers' chat joins the card's group (and a campaign it pays for)
+            # without waiting for its first scoring. The card only: its networks and
+            # templates are told when it looks like harvesting or is scored.
+            self.evidence.append(
+                LinkEvidence(account_id, ts, [card_key(f.payment)], AccountSnapshot.of(state))
             )
         return []
 

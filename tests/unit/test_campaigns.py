@@ -257,3 +257,31 @@ def test_a_card_mostly_held_by_a_campaign_draws_in_its_chatting_holders_too() ->
     assert linker.campaign_of.get("reseller-customer") == linker.campaign_of["h-0"]
     assert not [k for k in range(20) if f"student-{k}" in linker.campaign_of]
     assert 0 < len([k for k in range(20) if f"crowd-{k}" in linker.campaign_of]) <= 5
+
+
+def test_a_young_account_on_a_campaigns_card_is_drawn_in_at_its_second_call() -> None:
+    """The account side tells the stage a young account's card at its second call (the card
+    alone), so a reseller's account starting with chat joins the campaign its card pays for
+    without waiting for its first scoring; an old account's card waits for that."""
+    pipeline = Pipeline(track_dirty=True)
+    run(pipeline, list(hydra("h", 12, T0, hours=3)))
+    late = T0 + 3 * 3600.0
+
+    def chat(account: str, created: float, i: int) -> dict[str, object]:
+        return event(
+            i,
+            account,
+            late + i * 300.0,
+            account_created_ts=created,
+            payment_fingerprint="h-card-1",
+            prompt=f"{account}: what should I cook tonight with {i} eggs?",
+        )
+
+    young = [chat("young", late - 600, i) for i in range(2)]
+    old = [chat("old", late - 100 * 86400.0, i) for i in range(2)]
+    run(pipeline, young + old)
+    campaign_of = pipeline.stage.linker.campaign_of
+    assert campaign_of.get("young") == campaign_of["h-0"]
+    assert "old" not in campaign_of
+    run(pipeline, [chat("old", late - 100 * 86400.0, i) for i in range(2, 4)])
+    assert campaign_of.get("old") == campaign_of["h-0"]  # at its first scoring
