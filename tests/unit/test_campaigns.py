@@ -172,30 +172,40 @@ def test_a_card_whose_holders_take_huge_answers_between_chat_is_a_campaign() -> 
     assert not [a for a in family if a.severity in ("high", "critical")]
 
 
+def _after_hydra() -> tuple[Pipeline, float]:
+    """A pipeline that has seen three hours of a 12-account hydra (cards `h-card-0` and
+    `h-card-1`), and the time its traffic ends."""
+    pipeline = Pipeline(track_dirty=True)
+    run(pipeline, list(hydra("h", 12, T0, hours=3)))
+    return pipeline, T0 + 3 * 3600.0
+
+
+def _on_card(
+    account: str, card: str, at: float, i: int, tokens: int = 300, created: float | None = None
+) -> dict[str, object]:
+    """The `i`-th call, five minutes apart from `at`, of an account on `card` (made ten
+    minutes before `at` unless `created`), asking a chat question."""
+    return event(
+        i,
+        account,
+        at + i * 300.0,
+        account_created_ts=at - 600 if created is None else created,
+        payment_fingerprint=card,
+        output_tokens=tokens,
+        max_tokens=32000,
+        prompt=f"{account}: what should I cook tonight with {i} eggs?",
+    )
+
+
 def test_a_huge_answer_on_a_campaigns_card_draws_its_holder_in_at_once() -> None:
     """A reseller's account that starts with its customers' chat is drawn in by the card it
     shares with a campaign at its first huge answer, not at its next scoring (on a card not
     mostly the campaign's, whose chatting holders stay out)."""
-    pipeline = Pipeline(track_dirty=True)
-    run(pipeline, list(hydra("h", 12, T0, hours=3)))
-    late = T0 + 3 * 3600.0
-
-    def call(account: str, i: int, tokens: int) -> dict[str, object]:
-        return event(
-            i,
-            account,
-            late + i * 120.0,
-            account_created_ts=late - 600,
-            payment_fingerprint="h-card-0",
-            output_tokens=tokens,
-            max_tokens=32000,
-            prompt=f"what should I cook tonight with {i} eggs?",
-        )
-
-    run(pipeline, [call(f"chat-{k}", i, 300) for k in range(8) for i in range(5)])
-    run(pipeline, [call("late", i, 300) for i in range(5)])
+    pipeline, late = _after_hydra()
+    run(pipeline, [_on_card(f"chat-{k}", "h-card-0", late, i) for k in range(8) for i in range(5)])
+    run(pipeline, [_on_card("late", "h-card-0", late, i) for i in range(5)])
     assert "late" not in pipeline.stage.linker.campaign_of  # chat so far
-    alerts = run(pipeline, [call("late", 5, 20000)])
+    alerts = run(pipeline, [_on_card("late", "h-card-0", late, 5, tokens=20000)])
     assert "late" in pipeline.stage.linker.campaign_of
     assert [a.severity for a in alerts if a.subject == "late"] == ["high"]
 
@@ -228,24 +238,16 @@ def test_a_card_mostly_held_by_a_campaign_draws_in_its_chatting_holders_too() ->
     """Most holders of one of the hydra's cards are its members: a new holder with only chat
     on it is the operator's too. Twenty students on a card that one of the hydra's accounts
     also used are not drawn in: the card is mostly theirs."""
-    pipeline = Pipeline(track_dirty=True)
-    run(pipeline, list(hydra("h", 12, T0, hours=3)))
-    late = T0 + 3 * 3600.0
+    pipeline, late = _after_hydra()
     # one of the hydra's accounts pays a few harvests with the instructor's card
     strays = [
         dict(e, ts=late + k * 60.0, event_id=f"stray-{k}", payment_fingerprint="class-card")
         for k, e in enumerate(e for e in hydra("h", 12, T0, hours=1) if e["account_id"] == "h-0")
     ][:3]
+    then = late + 600.0
 
     def chat(account: str, card: str, i: int) -> dict[str, object]:
-        return event(
-            i,
-            account,
-            late + 600.0 + i * 300.0,
-            account_created_ts=late - 600,
-            payment_fingerprint=card,
-            prompt=f"{account}: what should I cook tonight with {i} eggs?",
-        )
+        return _on_card(account, card, then, i)
 
     events = strays + [chat("reseller-customer", "h-card-1", i) for i in range(5)]
     events += [chat(f"student-{k}", "class-card", i) for k in range(20) for i in range(5)]
@@ -263,25 +265,13 @@ def test_a_young_account_on_a_campaigns_card_is_drawn_in_at_its_second_call() ->
     """The account side tells the stage a young account's card at its second call (the card
     alone), so a reseller's account starting with chat joins the campaign its card pays for
     without waiting for its first scoring; an old account's card waits for that."""
-    pipeline = Pipeline(track_dirty=True)
-    run(pipeline, list(hydra("h", 12, T0, hours=3)))
-    late = T0 + 3 * 3600.0
-
-    def chat(account: str, created: float, i: int) -> dict[str, object]:
-        return event(
-            i,
-            account,
-            late + i * 300.0,
-            account_created_ts=created,
-            payment_fingerprint="h-card-1",
-            prompt=f"{account}: what should I cook tonight with {i} eggs?",
-        )
-
-    young = [chat("young", late - 600, i) for i in range(2)]
-    old = [chat("old", late - 100 * 86400.0, i) for i in range(2)]
+    pipeline, late = _after_hydra()
+    aged = late - 100 * 86400.0
+    young = [_on_card("young", "h-card-1", late, i) for i in range(2)]
+    old = [_on_card("old", "h-card-1", late, i, created=aged) for i in range(2)]
     run(pipeline, young + old)
     campaign_of = pipeline.stage.linker.campaign_of
     assert campaign_of.get("young") == campaign_of["h-0"]
     assert "old" not in campaign_of
-    run(pipeline, [chat("old", late - 100 * 86400.0, i) for i in range(2, 4)])
+    run(pipeline, [_on_card("old", "h-card-1", late, i, created=aged) for i in range(2, 4)])
     assert campaign_of.get("old") == campaign_of["h-0"]  # at its first scoring
