@@ -31,7 +31,7 @@ from array import array
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from itertools import islice
 from typing import Any, TypeVar
 
@@ -287,7 +287,7 @@ class AccountSnapshot:
             -math.inf
             if not self.harvest
             else math.inf
-            if created is None or (self.out_tokens >= LONG_ANSWER * self.n and self.n > 1)
+            if created is None or (long_answers(self) and self.n > 1)
             else created + YOUNG_S
         )
 
@@ -447,11 +447,15 @@ def looks_harvest(state: AccountState) -> bool:
     )
 
 
+def _unaffiliated_substantial(n: int, has_org: bool, out_tokens: int) -> bool:
+    """No verified organization and more than chat-length answers on average."""
+    return bool(n) and not has_org and out_tokens >= SUBSTANTIAL_ANSWER * n
+
+
 def may_join_by_card(state: AccountState) -> bool:
     """Whether an account could be drawn into a campaign by a card it shares with one (see
     `unvouched`), judged on the account state (the stage knows which cards are whose)."""
-    n = state.n
-    return bool(n) and not state.has_org and state.out_tokens >= SUBSTANTIAL_ANSWER * n
+    return _unaffiliated_substantial(state.n, state.has_org, state.out_tokens)
 
 
 def harvest_like(snap: AccountSnapshot, now: float) -> bool:
@@ -502,8 +506,12 @@ def unvouched(snap: AccountSnapshot, now: float) -> bool:
     young or aged (a reseller's accounts are bought or aged): what a card shared with a
     campaign is enough to draw in, whatever it asks for (a class's accounts on its instructor's
     card get chat-length answers; an office's staff belong to its organization)."""
-    n = snap.n
-    return bool(n) and not snap.has_org and snap.out_tokens >= SUBSTANTIAL_ANSWER * n
+    return _unaffiliated_substantial(snap.n, snap.has_org, snap.out_tokens)
+
+
+def long_answers(snap: AccountSnapshot) -> bool:
+    """Whether an account's answers average `LONG_ANSWER` output tokens or more."""
+    return snap.out_tokens >= LONG_ANSWER * snap.n
 
 
 @dataclass(slots=True)
@@ -582,6 +590,15 @@ def ordered_changes(d: dict[K, V], dirty: set[K]) -> list[tuple[K, V | None]] | 
         return None
     gone: list[tuple[K, V | None]] = [(key, None) for key in dirty if key not in d]
     return gone + [(key, d[key]) for key in tail]
+
+
+def apply_updates(d: dict[K, V], updates: dict[K, V | None]) -> None:
+    """Apply keyed changes: None removes the entry, anything else sets it."""
+    for key, value in updates.items():
+        if value is None:
+            d.pop(key, None)
+        else:
+            d[key] = value
 
 
 def apply_ordered(d: dict[K, V], changes: list[tuple[K, V | None]]) -> None:
@@ -664,16 +681,9 @@ class CampaignLinker:
         """Apply `export_changes` output (in the order they were exported)."""
         apply_ordered(self._pending, changes["pending"])
         apply_ordered(self._keys_of, changes["keys_of"])
-        for target, updates in (
-            (self._groups, changes["groups"]),
-            (self.campaign_of, changes["campaign_of"]),
-            (self.campaigns, changes["campaigns"]),
-        ):
-            for key, value in updates.items():
-                if value is None:
-                    target.pop(key, None)
-                else:
-                    target[key] = value
+        apply_updates(self._groups, changes["groups"])
+        apply_updates(self.campaign_of, changes["campaign_of"])
+        apply_updates(self.campaigns, changes["campaigns"])
 
     @property
     def groups_tracked(self) -> int:
@@ -728,7 +738,9 @@ class CampaignLinker:
         state = self._lookup(account_id)
         if campaign is None or group.key not in campaign.keys or state is None:
             return None
-        if not (unvouched(state, now) or self._card_of(group, campaign, state, now)):
+        if not (
+            unvouched(state, now) or (not state.has_org and self._owns_card(group, campaign, now))
+        ):
             return None
         campaign.members[account_id] = None
         self.campaign_of[account_id] = campaign.campaign_id
@@ -847,6 +859,8 @@ class CampaignLinker:
         # router's addresses that a swarm of throwaway accounts goes through): it ties the
         # young accounts on it that harvest long answers themselves, without a second key.
         crowded = kind == "net" and group.share >= CROWDED_SHARE
+        # Whether the card is the campaign's own, asked once (and only if a member needs it).
+        own_card = cache(lambda: self._owns_card(group, campaign, now))
         admitted = [
             member
             for member in considered
@@ -858,9 +872,9 @@ class CampaignLinker:
                 # giving it away: a reseller passes its customers' chat through between harvests.
                 # A creation cohort is, for accounts that harvest long answers themselves.
                 (
-                    unvouched(state, now) or self._card_of(group, campaign, state, now)
+                    unvouched(state, now) or (not state.has_org and own_card())
                     if kind == "pay"
-                    else committed(state) and state.out_tokens >= LONG_ANSWER * state.n
+                    else committed(state) and long_answers(state)
                 )
                 if alone
                 else harvest_like(state, now)
@@ -870,11 +884,11 @@ class CampaignLinker:
                         enough
                         and state.elicit * 10 >= 6 * state.n
                         and state.agentic * 2 < state.n
-                        and state.out_tokens >= LONG_ANSWER * state.n
+                        and long_answers(state)
                     )
                     or (
                         crowded
-                        and state.out_tokens >= LONG_ANSWER * state.n
+                        and long_answers(state)
                         and state.created_key >= now - YOUNG_S
                         and state.multi_turn * 4 < state.n
                         and state.n >= 2
@@ -909,15 +923,13 @@ class CampaignLinker:
             self.campaign_of[member] = campaign.campaign_id
         return self._settle(campaign, now)
 
-    def _card_of(
-        self, group: KeyGroup, campaign: Campaign, state: AccountSnapshot, now: float
-    ) -> bool:
+    def _owns_card(self, group: KeyGroup, campaign: Campaign, now: float) -> bool:
         """Whether a card is the campaign's own, so that any holder without a verified org is
         its operator's (a reseller's account carrying its customers' chat): most of the card's
         holders are members that harvest themselves (members drawn in by this rule do not
         count: a class arriving one student at a time must not draw itself in). A card that
         one harvester shares with a class or a family is not the campaign's."""
-        if state.has_org or group.key not in campaign.keys:
+        if group.key not in campaign.keys:
             return False
         campaign_of, cid, lookup = self.campaign_of, campaign.campaign_id, self._lookup
         inside = sum(

@@ -177,8 +177,8 @@ class Detector:
             n <= LINK_EARLY
             and (looks_harvest(state) or (f.payment is not None and may_join_by_card(state)))
         ) or (
-            # A young account's first huge answer on a card: a reseller's account that
-            # started with its customers' chat shows now what its card's group counts.
+            # An account's first huge answer on a card: a reseller's account that started
+            # with its customers' chat shows now what its card's group counts.
             n <= CARD_EARLY
             and f.output_tokens >= HUGE_ANSWER
             and state.out_tokens - f.output_tokens < HUGE_ANSWER  # its first

@@ -36,6 +36,7 @@ from stream_detector.campaigns import (
     Campaign,
     CampaignLinker,
     apply_ordered,
+    apply_updates,
     card_counts,
     harvest_like,
     has_card,
@@ -287,11 +288,7 @@ class CampaignStage:
             self._snapshots,
             [(a, None if s is None else decode(s)) for a, s in doc["snapshots"]],
         )
-        for account_id, memory in doc["member_policy"].items():
-            if memory is None:
-                self._member_policy.pop(account_id, None)
-            else:
-                self._member_policy[account_id] = memory
+        apply_updates(self._member_policy, doc["member_policy"])
         self.linker.apply_changes(doc["linker"])
         self._clock = doc["clock"]
         self._since_expiry = doc["since_expiry"]
