@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from stream_detector import features as ff
 from stream_detector.alerts import Alert
 from stream_detector.campaigns import (
-    YOUNG_S,
     AccountSnapshot,
     card_key,
     link_keys,
@@ -188,16 +187,11 @@ class Detector:
             self.evidence.append(
                 LinkEvidence(account_id, ts, link_keys(f, state), AccountSnapshot.of(state))
             )
-        elif (
-            n == 2
-            and f.payment is not None
-            and not state.has_org
-            and state.created_ts is not None
-            and ts - state.created_ts <= YOUNG_S
-        ):
-            # A young account's card, at its second call: a reseller's account that starts
-            # with its customers' chat joins the card's group (and a campaign it pays for)
-            # without waiting for its first scoring. The card only: its networks and
+        elif n == 1 and f.payment is not None and not state.has_org:
+            # The card of an account without an org, at its first call: a reseller's account
+            # (young or aged) that starts with its customers' chat joins the card's group, and
+            # a campaign the card pays for, without waiting for its first scoring. The card
+            # only (~14 µs at the stage, a quarter of full evidence): its networks and
             # templates are told when it looks like harvesting or is scored.
             self.evidence.append(
                 LinkEvidence(account_id, ts, [card_key(f.payment)], AccountSnapshot.of(state))

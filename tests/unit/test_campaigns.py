@@ -261,17 +261,18 @@ def test_a_card_mostly_held_by_a_campaign_draws_in_its_chatting_holders_too() ->
     assert 0 < len([k for k in range(20) if f"crowd-{k}" in linker.campaign_of]) <= 5
 
 
-def test_a_young_account_on_a_campaigns_card_is_drawn_in_at_its_second_call() -> None:
-    """The account side tells the stage a young account's card at its second call (the card
-    alone), so a reseller's account starting with chat joins the campaign its card pays for
-    without waiting for its first scoring; an old account's card waits for that."""
+def test_an_account_on_a_campaigns_card_is_drawn_in_at_its_first_call() -> None:
+    """The account side tells the stage the card of an account without an org at its first
+    call (the card alone), so a reseller's account starting with its customers' chat joins
+    the campaign its card pays for at once, young or aged; a verified org's account does
+    not."""
     pipeline, late = _after_hydra()
     aged = late - 100 * 86400.0
-    young = [_on_card("young", "h-card-1", late, i) for i in range(2)]
-    old = [_on_card("old", "h-card-1", late, i, created=aged) for i in range(2)]
-    run(pipeline, young + old)
+    old = _on_card("old", "h-card-1", late, 0, created=aged)
+    run(pipeline, [_on_card("young", "h-card-1", late, 0), old])
+    staff = _on_card("staff", "h-card-1", late, 0, created=aged)
+    run(pipeline, [{**staff, "org_id": "org-acme"}])
     campaign_of = pipeline.stage.linker.campaign_of
     assert campaign_of.get("young") == campaign_of["h-0"]
-    assert "old" not in campaign_of
-    run(pipeline, [_on_card("old", "h-card-1", late, i, created=aged) for i in range(2, 4)])
-    assert campaign_of.get("old") == campaign_of["h-0"]  # at its first scoring
+    assert campaign_of.get("old") == campaign_of["h-0"]
+    assert "staff" not in campaign_of
