@@ -677,6 +677,10 @@ class CampaignLinker:
             "campaigns": {c: self.campaigns.get(c) for c in dirty.campaigns},
         }
 
+    def discard_changes(self) -> None:
+        """Forget what changed (nobody will export it)."""
+        self._dirty = LinkerChanges()
+
     def apply_changes(self, changes: dict[str, Any]) -> None:
         """Apply `export_changes` output (in the order they were exported)."""
         apply_ordered(self._pending, changes["pending"])
@@ -693,11 +697,19 @@ class CampaignLinker:
         """Register an account's current keys; return campaigns whose evidence changed."""
         changed: list[Campaign] = []
         dirty = self._dirty
-        dirty.keys_of.add(account_id)
-        _, known = self._keys_of.pop(account_id, (now, ()))
-        if not all(key in known for key in keys):
-            known = (*known, *(key for key in dict.fromkeys(keys) if key not in known))
-        self._keys_of[account_id] = (now, known)
+        groups, pending = self._groups, self._pending
+        entry = self._keys_of.pop(account_id, None)
+        # An account none of whose keys another holds (most: their only evidence is their card
+        # at their first call) is remembered by its pending keys alone; its key list, which
+        # admission reads for keys in groups, is kept once one of its keys is shared.
+        if entry is not None or any(
+            key in groups or pending.get(key, account_id) != account_id for key in keys
+        ):
+            dirty.keys_of.add(account_id)
+            known = () if entry is None else entry[1]
+            if not all(key in known for key in keys):
+                known = (*known, *(key for key in dict.fromkeys(keys) if key not in known))
+            self._keys_of[account_id] = (now, known)
         for key in keys:
             group = self._groups.get(key)
             if group is None:

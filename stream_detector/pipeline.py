@@ -21,7 +21,7 @@ class Pipeline:
 
     def __init__(self, config: DetectorConfig | None = None, track_dirty: bool = False) -> None:
         self.detector = Detector(config, track_dirty=track_dirty)
-        self.stage = CampaignStage(self.detector.config)
+        self.stage = CampaignStage(self.detector.config, track_changes=track_dirty)
 
     def process(self, event: Event) -> list[Alert]:
         """Account alerts of the event, then the stage's alerts on the evidence it gave."""

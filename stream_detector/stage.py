@@ -89,8 +89,11 @@ def policy_of(config: DetectorConfig) -> AlertPolicy:
 class CampaignStage:
     """Campaign linking and its alerts over a stream of `LinkEvidence`."""
 
-    def __init__(self, config: DetectorConfig | None = None) -> None:
+    def __init__(self, config: DetectorConfig | None = None, track_changes: bool = True) -> None:
+        """`track_changes`: remember what changed for `export_changes` (the worker's
+        write-behind); without it (`replay`) the record is dropped as it goes."""
         self.config = config = config or DetectorConfig()
+        self._track_changes = track_changes
         self.policy = policy_of(config)
         self.stats = StageStats()
         # Latest snapshot of each account that matters (harvest-like or a member), in order of
@@ -121,8 +124,7 @@ class CampaignStage:
             self._clock = now
         snap = evidence.snapshot
         snapshots = self._snapshots
-        snapshots.pop(account_id, None)
-        self._dirty_snapshots.add(account_id)
+        replaced = snapshots.pop(account_id, None) is not None
         linker = self.linker
         if (
             harvest_like(snap, now)
@@ -131,6 +133,9 @@ class CampaignStage:
             or (has_card(evidence.keys) and card_counts(snap, now))
         ):
             snapshots[account_id] = snap
+            self._dirty_snapshots.add(account_id)
+        elif replaced:
+            self._dirty_snapshots.add(account_id)
         self._since_expiry += 1
         if self._since_expiry >= EXPIRY_EVERY:
             self._expire()
@@ -143,6 +148,10 @@ class CampaignStage:
 
     def _expire(self) -> None:
         self._since_expiry = 0
+        if not self._track_changes:
+            self._dirty_snapshots.clear()
+            self._dirty_policy.clear()
+            self.linker.discard_changes()
         snapshots = self._snapshots
         horizon = self._clock - self.config.idle_expiry_s
         cap = self.config.max_accounts
