@@ -69,6 +69,8 @@ RESCORE_CAMPAIGN_AFTER_S = 300.0
 #: Mean output tokens per call at which a group's answers count as long (neither for nor
 #: against harvesting).
 GROUP_LONG_ANSWER = 1000
+#: Mean output tokens beyond which a group's answers weigh more than long ones.
+GROUP_HUGE_ANSWER = 2000
 #: Output tokens that count as one call of group volume (a typical chat answer).
 OUTPUT_PER_CALL = 400.0
 #: An account with this few prompts links through the templates of its latest prompt.
@@ -1104,6 +1106,10 @@ def assess_group(
     # Harvests are after long answers (written-out reasoning, whole programs): a group whose
     # answers are chat-length (a class on one assignment, an office) is not harvesting.
     out_weight = _clamp(1.2 * math.log2(max(out_mean, 1.0) / GROUP_LONG_ANSWER), -2.5, 1.2)
+    if out_mean > GROUP_HUGE_ANSWER:
+        # Answers of many thousand tokens on average (a reseller's harvests between its
+        # customers' chat) are more than long: up to half as much again, at twice the mean.
+        out_weight = min(1.2 + 0.6 * math.log2(out_mean / GROUP_HUGE_ANSWER), 1.8)
     add(("group_output_tokens", out_mean, out_weight))
     per_prompt = prompts or 1
     concentration = max(

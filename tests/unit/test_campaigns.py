@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from stream_detector.campaigns import AccountSnapshot, harvest_like
+from stream_detector.campaigns import AccountSnapshot, assess_group, harvest_like
 from stream_detector.detector import Detector
 from stream_detector.pipeline import Pipeline
 
-from .builders import T0, event, hydra, office, person, resumed, run
+from .builders import T0, event, harvester, hydra, office, person, resumed, run
 
 
 def test_hydra_cluster_is_one_campaign_naming_its_members() -> None:
@@ -276,3 +276,28 @@ def test_an_account_on_a_campaigns_card_is_drawn_in_at_its_first_call() -> None:
     assert campaign_of.get("young") == campaign_of["h-0"]
     assert campaign_of.get("old") == campaign_of["h-0"]
     assert "staff" not in campaign_of
+
+
+def test_a_groups_answers_of_many_thousand_tokens_weigh_more_than_long_ones() -> None:
+    """Mean answers past 2,000 tokens (a reseller's harvests) add weight, up to 1.8 at
+    twice that; below, the long-answer scale holds as it was."""
+    detector = Detector()
+
+    def snapshots(tokens: int) -> list[AccountSnapshot]:
+        out = []
+        for k in range(4):
+            account = f"g{tokens}-{k}"
+            run(detector, [{**e, "output_tokens": tokens} for e in harvester(account, T0, 1, 6)])
+            state = detector._store.get(account)
+            assert state is not None
+            out.append(AccountSnapshot.of(state))
+        return out
+
+    def weight(tokens: int) -> float:
+        _, terms = assess_group("pay", 4, snapshots(tokens), T0 + 3600.0)
+        return next(w for name, _, w in terms if name == "group_output_tokens")
+
+    assert weight(1000) == 0.0
+    assert abs(weight(2000) - 1.2) < 1e-9
+    assert abs(weight(2828) - (1.2 + 0.6 * 0.5)) < 1e-3
+    assert abs(weight(4000) - 1.8) < 1e-9 and weight(9000) == 1.8
