@@ -516,6 +516,13 @@ def long_answers(snap: AccountSnapshot) -> bool:
     return snap.out_tokens >= LONG_ANSWER * snap.n
 
 
+def long_single_calls(snap: AccountSnapshot) -> bool:
+    """Long answers, asked for in single calls rather than conversations: how a harvest
+    collects (one prompt, one long answer). People ask follow-ups, even on a popular
+    template or a harvester's network."""
+    return long_answers(snap) and snap.multi_turn * 4 < snap.n
+
+
 @dataclass(slots=True)
 class KeyGroup:
     """Accounts sharing one link key."""
@@ -859,10 +866,10 @@ class CampaignLinker:
         alone = kind in ALONE_KINDS
         vouched = alone or self._vouches(group.key)
         # A reasoning template that is an operation's by its own group's evidence ties the
-        # accounts that mostly ask for reasoning, and get long answers, with it alone: one
-        # actor's accounts may share
-        # nothing else (own cards, networks and clients for each). An agent tool's boilerplate
-        # (its side calls) is shared by all its users: agent traffic needs a second tie.
+        # accounts that mostly ask for reasoning, and get long answers in single calls, with it
+        # alone: one actor's accounts may share nothing else (own cards, networks and clients
+        # for each). People on the same template hold conversations; an agent tool's
+        # boilerplate (its side calls) is shared by all its users: both need a second tie.
         enough = (
             kind == "tpl"
             and vouched
@@ -898,13 +905,12 @@ class CampaignLinker:
                         enough
                         and state.elicit * 10 >= 6 * state.n
                         and state.agentic * 2 < state.n
-                        and long_answers(state)
+                        and long_single_calls(state)
                     )
                     or (
                         crowded
-                        and long_answers(state)
+                        and long_single_calls(state)
                         and state.created_key >= now - YOUNG_S
-                        and state.multi_turn * 4 < state.n
                         and state.n >= 2
                     )
                     or self._tied(member, campaign, group.key, vouched)

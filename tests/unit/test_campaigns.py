@@ -6,7 +6,18 @@ from stream_detector.campaigns import AccountSnapshot, assess_group, harvest_lik
 from stream_detector.detector import Detector
 from stream_detector.pipeline import Pipeline
 
-from .builders import T0, event, harvester, hydra, office, person, resumed, run
+from .builders import (
+    T0,
+    event,
+    harvester,
+    hydra,
+    multipath,
+    office,
+    person,
+    resumed,
+    run,
+    templated,
+)
 
 
 def test_hydra_cluster_is_one_campaign_naming_its_members() -> None:
@@ -301,3 +312,39 @@ def test_a_groups_answers_of_many_thousand_tokens_weigh_more_than_long_ones() ->
     assert abs(weight(2000) - 1.2) < 1e-9
     assert abs(weight(2828) - (1.2 + 0.6 * 0.5)) < 1e-3
     assert abs(weight(4000) - 1.8) < 1e-9 and weight(9000) == 1.8
+
+
+def _on_templates(account: str, talks: bool, start: float) -> list[dict[str, object]]:
+    """Six calls of an aged account of its own (card, network, client) on an operation's
+    reasoning templates, with long answers; every other one a conversation if it `talks`."""
+    return [
+        event(
+            i,
+            account,
+            start + i * 1200.0,
+            account_created_ts=start - 300 * 86400.0,
+            payment_fingerprint=f"{account}-card",
+            ip=f"172.16.{i}.9",
+            user_agent=f"{account}-app/2.0",
+            output_tokens=4000,
+            max_tokens=8192,
+            conversation_turns=3 if talks and i % 2 else 1,
+            prompt=templated(i * 7 + 1),
+        )
+        for i in range(6)
+    ]
+
+
+def test_people_in_conversations_on_an_operations_template_are_not_drawn_in() -> None:
+    """An operation's reasoning template ties the accounts that harvest with it in single
+    calls; someone holding conversations on the same template (a popular prompt, pasted
+    into a chat) is not drawn in by the template alone."""
+    pipeline = Pipeline()
+    events = list(multipath("m", 8, T0, hours=4))
+    events += _on_templates("talker", True, T0 + 2 * 3600.0)
+    events += _on_templates("single", False, T0 + 2 * 3600.0)
+    run(pipeline, sorted(events, key=lambda e: float(e["ts"])))
+    campaign_of = pipeline.stage.linker.campaign_of
+    assert {campaign_of.get(f"m-{k}") for k in range(8)} == {campaign_of["m-0"]}
+    assert "talker" not in campaign_of
+    assert campaign_of.get("single") == campaign_of["m-0"]  # the rule, not the traffic
