@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from stream_detector import features as ff
 from stream_detector.alerts import Alert
 from stream_detector.campaigns import (
+    YOUNG_S,
     AccountSnapshot,
     card_key,
     link_keys,
@@ -187,12 +188,18 @@ class Detector:
             self.evidence.append(
                 LinkEvidence(account_id, ts, link_keys(f, state), AccountSnapshot.of(state))
             )
-        elif n == 1 and f.payment is not None and not state.has_org:
-            # The card of an account without an org, at its first call: a reseller's account
-            # (young or aged) that starts with its customers' chat joins the card's group, and
-            # a campaign the card pays for, without waiting for its first scoring. The card
-            # only (~14 µs at the stage, a quarter of full evidence): its networks and
-            # templates are told when it looks like harvesting or is scored.
+        elif (
+            n <= 2
+            and f.payment is not None
+            and not state.has_org
+            and (n == 1 or (state.created_ts is not None and ts - state.created_ts <= YOUNG_S))
+        ):
+            # The card of an account without an org, at its first call (and a young one's at
+            # its second): a reseller's account, young or aged, that starts with its customers'
+            # chat joins a campaign its card pays for without waiting for its first scoring.
+            # The card only (~6 µs at the stage, which drops it unless a campaign pays with it
+            # or the account counts in the card's group): its networks and templates are told
+            # when it looks like harvesting or is scored.
             self.evidence.append(
                 LinkEvidence(account_id, ts, [card_key(f.payment)], AccountSnapshot.of(state))
             )

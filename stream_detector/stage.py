@@ -126,23 +126,30 @@ class CampaignStage:
         snapshots = self._snapshots
         replaced = snapshots.pop(account_id, None) is not None
         linker = self.linker
+        keys = evidence.keys
         if (
             harvest_like(snap, now)
             or account_id in linker.campaign_of
-            or (not snap.has_org and linker.joins_by_card(evidence.keys))
-            or (has_card(evidence.keys) and card_counts(snap, now))
+            or (not snap.has_org and linker.joins_by_card(keys))
+            or (has_card(keys) and card_counts(snap, now))
         ):
             snapshots[account_id] = snap
             self._dirty_snapshots.add(account_id)
         elif replaced:
             self._dirty_snapshots.add(account_id)
+        elif len(keys) == 1 and has_card(keys):
+            # Its card alone, from an account that neither counts in the card's group nor can
+            # be drawn in by it (no campaign pays with it): nothing for the linker. Holders
+            # that would only thin out the group's share of harvesters are left out of it, and
+            # the card of every newcomer costs no memory.
+            keys = []
         self._since_expiry += 1
         if self._since_expiry >= EXPIRY_EVERY:
             self._expire()
-        if not evidence.keys:
+        if not keys:
             return []
         alerts: list[Alert] = []
-        for campaign in self.linker.observe(account_id, evidence.keys, now):
+        for campaign in self.linker.observe(account_id, keys, now):
             alerts.extend(self._campaign_alerts(campaign, now))
         return alerts
 

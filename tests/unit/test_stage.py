@@ -202,9 +202,9 @@ def test_stage_write_behind_is_a_base_and_deltas_and_restores_exactly() -> None:
     assert len(deltas) == sum(count for _, count, _ in named)  # the replaced ones are gone
 
 
-def _newcomers(count: int, card: str | None = None) -> list[dict[str, Any]]:
-    """One chat call each of `count` new accounts without an org, each on its own card (or
-    all on `card`)."""
+def _newcomers(count: int, card: str | None = None, tokens: int = 200) -> list[dict[str, Any]]:
+    """One call each of `count` new accounts without an org, each on its own card (or all on
+    `card`), with answers of `tokens`."""
     return [
         event(
             0,
@@ -212,34 +212,41 @@ def _newcomers(count: int, card: str | None = None) -> list[dict[str, Any]]:
             T0 + k,
             account_created_ts=T0 - 60,
             payment_fingerprint=card or f"card-{k}",
-            output_tokens=200,
+            ip=f"10.{k // 250}.{k % 250}.1",
+            output_tokens=tokens,
             prompt=f"what is a good name for a cat? ({k})",
         )
         for k in range(count)
     ]
 
 
-def test_accounts_whose_card_nobody_shares_cost_the_stage_a_pending_key_only() -> None:
-    """Every new account without an org tells the stage its card at its first call; one whose
-    card no other account holds leaves no key list and, in `replay` (no changes tracked), no
-    change record behind (at a million accounts, 1.0 GiB of RSS instead of 1.3)."""
+def test_a_newcomers_card_alone_reaches_the_linker_only_if_a_campaign_pays_with_it() -> None:
+    """Every new account without an org tells the stage its card at its first call. One that
+    neither counts in its card's group nor could be drawn in by it leaves no trace: it would
+    only thin out the group's share of harvesters, and at a million accounts cost memory."""
     pipeline = Pipeline()
     run(pipeline, _newcomers(3000))
     stage = pipeline.stage
     assert stage.stats.evidence == 3000
-    assert not stage.linker.export_state()["keys_of"]
-    changes = pickle.loads(stage.export_changes() or b"")
-    assert len(changes["linker"]["pending"]) < 1024  # dropped as it goes
-    # Two holders of one card are a group: the second's key list is kept (the first is a
-    # member through the group, and keeps its list from its next evidence on).
-    shared = Pipeline()
-    run(shared, _newcomers(2, card="family-card"))
-    assert set(shared.stage.linker.export_state()["keys_of"]) == {"new-1"}
+    state = stage.linker.export_state()
+    assert not state["keys_of"] and not state["pending"]
+    # On a campaign's own card, the same first call draws the account in.
+    hydra_run = Pipeline()
+    run(hydra_run, list(hydra("h", 12, T0, hours=3)))
+    late = T0 + 3 * 3600.0
+    run(hydra_run, [{**_newcomers(1, card="h-card-1")[0], "ts": late}])
+    campaign_of = hydra_run.stage.linker.campaign_of
+    assert campaign_of.get("new-0") == campaign_of["h-0"]
 
 
-def test_the_worker_stage_records_every_change() -> None:
-    """With changes tracked (the worker's write-behind), nothing is dropped between exports."""
-    pipeline = Pipeline(track_dirty=True)
-    run(pipeline, _newcomers(3000))
-    changes = pickle.loads(pipeline.stage.export_changes() or b"")
-    assert len(changes["linker"]["pending"]) == 3000
+def test_replay_drops_the_change_record_the_worker_exports() -> None:
+    """Without changes tracked (`replay`) the stage's record of what changed is dropped as it
+    goes; with them (the worker's write-behind) nothing is dropped between exports."""
+    newcomers = _newcomers(3000, tokens=900)  # substantial answers: full evidence, unique keys
+    replayed, worker = Pipeline(), Pipeline(track_dirty=True)
+    run(replayed, newcomers)
+    run(worker, newcomers)
+    dropped = pickle.loads(replayed.stage.export_changes() or b"")
+    kept = pickle.loads(worker.stage.export_changes() or b"")
+    assert len(dropped["linker"]["pending"]) < 1024 * 4
+    assert len(kept["linker"]["pending"]) >= 3000
