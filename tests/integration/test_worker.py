@@ -306,9 +306,9 @@ async def test_campaign_across_partitions_and_workers_is_one_campaign(
     assert top["severity"] in ("high", "critical")
     # It pages as soon as the linked evidence suffices (a few members in), whatever the
     # interleaving of the partitions' evidence; later members are named by member alerts.
+    # (Which members it names first, and so from which partitions, is that interleaving's:
+    # the members from every partition are named by the member alerts below.)
     assert top["accounts_total"] >= 4 and set(top["accounts"]) <= members
-    named = {m for a in clusters for m in a["accounts"]}
-    assert len({crc32_partition(m.encode(), 4) for m in named}) >= 2, named
     flagged = {
         a["subject"]
         for a in alerts
