@@ -10,6 +10,7 @@ stops and flushes before Faust leaves the group on shutdown.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,13 @@ from stream_detector.worker.store import StateStore
 from stream_detector.worker.topics import ensure_topics
 
 TABLE = "state"
+
+#: The worker's cyclic-GC thresholds. Python's defaults (700, 10, 10) run a full collection
+#: about every 70,000 net allocations once the heap has grown by a quarter: over a worker's
+#: heap of accounts and campaign state that was ~12 % of its CPU on the worker bench (12 full
+#: collections, 1.8 s of 15 s). Young collections stay frequent (cycles die young); a full one
+#: is considered every 10,000,000 net allocations (minutes at a busy worker's rate).
+GC_THRESHOLDS = (10_000, 10, 100)
 
 
 class DetectorApp(faust.App):
@@ -54,7 +62,9 @@ def load_app(environ: Mapping[str, str] | None = None) -> DetectorApp:
     """Configuration from the environment, topics ensured, app built: what both
     `stream-detector worker` and `faust -A stream_detector.worker.faust_app` run.
 
-    Sets a fresh event loop as the current one (Faust's worker runs on it)."""
+    Sets a fresh event loop as the current one (Faust's worker runs on it), and the
+    process's GC thresholds (`GC_THRESHOLDS`)."""
+    gc.set_threshold(*GC_THRESHOLDS)
     config = WorkerConfig.from_env(environ)
     detector_config = DetectorConfig.from_env(environ)
     loop = asyncio.new_event_loop()
