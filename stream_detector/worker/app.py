@@ -20,19 +20,12 @@ from faust.types import TP
 
 from stream_detector.config import DetectorConfig
 from stream_detector.health import HealthServer
-from stream_detector.worker.config import WorkerConfig
+from stream_detector.worker.config import GC_THRESHOLDS, WorkerConfig
 from stream_detector.worker.engine import Engine
 from stream_detector.worker.store import StateStore
 from stream_detector.worker.topics import ensure_topics
 
 TABLE = "state"
-
-#: The worker's cyclic-GC thresholds. Python's defaults (700, 10, 10) run a full collection
-#: about every 70,000 net allocations once the heap has grown by a quarter: over a worker's
-#: heap of accounts and campaign state that was ~12 % of its CPU on the worker bench (12 full
-#: collections, 1.8 s of 15 s). Young collections stay frequent (cycles die young); a full one
-#: is considered every 10,000,000 net allocations (minutes at a busy worker's rate).
-GC_THRESHOLDS = (10_000, 10, 100)
 
 
 class DetectorApp(faust.App):
