@@ -12,6 +12,7 @@ before the partition's next checkpoint, so evidence is durable before the state 
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -143,9 +144,10 @@ class PartitionState:
             latest: dict[str, bytes | None] = {}
             for seq, count, expected in checkpoint.accounts:
                 ids = log_ids[seq] = []
-                for account_id, snapshot in decode_accounts(
-                    assemble_parts(seq, count, expected, deltas)
-                ):
+                for name, snapshot in decode_accounts(assemble_parts(seq, count, expected, deltas)):
+                    # One string object per account, shared by the deltas that list it and
+                    # the detector (whose parser interns the ids of new events too).
+                    account_id = sys.intern(name)
                     ids.append(account_id)
                     latest.pop(account_id, None)  # the latest entry wins, in write order
                     latest[account_id] = snapshot
