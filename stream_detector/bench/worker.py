@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import signal
 import socket
@@ -63,6 +64,7 @@ from stream_detector.detector import Detector
 from stream_detector.events import Rejection
 from stream_detector.features import parse_features
 from stream_detector.stage import CampaignStage
+from stream_detector.worker.config import GC_THRESHOLDS
 
 CACHE = Path(".cache/bench")
 BROKER_SH = Path(__file__).resolve().parents[2] / "deploy" / "kafka" / "broker.sh"
@@ -226,7 +228,16 @@ async def raw_loop(bootstrap: str, topic: str, partitions: int, total: int) -> f
 def core_only(messages: list[tuple[bytes, bytes]], partitions: int) -> float:
     """Events/s of the detection core in this process, one `Detector` per partition and one
     campaign stage fed their link evidence, as in the worker, without Kafka: what the
-    worker's own overhead is measured against."""
+    worker's own overhead is measured against (under the worker's GC thresholds)."""
+    thresholds = gc.get_threshold()
+    gc.set_threshold(*GC_THRESHOLDS)
+    try:
+        return _core_only(messages, partitions)
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+def _core_only(messages: list[tuple[bytes, bytes]], partitions: int) -> float:
     detectors = [Detector() for _ in range(partitions)]
     stage = CampaignStage()
     started = time.perf_counter()

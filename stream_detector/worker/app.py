@@ -10,6 +10,7 @@ stops and flushes before Faust leaves the group on shutdown.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from faust.types import TP
 
 from stream_detector.config import DetectorConfig
 from stream_detector.health import HealthServer
-from stream_detector.worker.config import WorkerConfig
+from stream_detector.worker.config import GC_THRESHOLDS, WorkerConfig
 from stream_detector.worker.engine import Engine
 from stream_detector.worker.store import StateStore
 from stream_detector.worker.topics import ensure_topics
@@ -54,7 +55,9 @@ def load_app(environ: Mapping[str, str] | None = None) -> DetectorApp:
     """Configuration from the environment, topics ensured, app built: what both
     `stream-detector worker` and `faust -A stream_detector.worker.faust_app` run.
 
-    Sets a fresh event loop as the current one (Faust's worker runs on it)."""
+    Sets a fresh event loop as the current one (Faust's worker runs on it), and the
+    process's GC thresholds (`GC_THRESHOLDS`)."""
+    gc.set_threshold(*GC_THRESHOLDS)
     config = WorkerConfig.from_env(environ)
     detector_config = DetectorConfig.from_env(environ)
     loop = asyncio.new_event_loop()

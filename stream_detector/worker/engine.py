@@ -10,8 +10,9 @@ Consistency (at-least-once, replay-exact):
 
 1. alerts and dead letters are produced as soon as decided;
 2. every `commit_interval_s` (and on revocation and shutdown) the engine waits until they are
-   acknowledged, then writes each dirty account once, then the partition's checkpoint (next
-   source offset, label positions, model) to the changelog, in that order, on one partition
+   acknowledged, then writes each dirty account once (packed, a few records per flush: see
+   `records`), then the partition's checkpoint (next source offset, label positions, model,
+   the account deltas that make the state) to the changelog, in that order, on one partition
    of an idempotent producer: the checkpoint is the commit point;
 3. a restarted or newly assigned worker restores the accounts and the checkpoint and resumes
    at the checkpoint's offset. Events after it are replayed; deterministic alert ids make the

@@ -3,15 +3,21 @@
 Keys carry their partition, so one pass over a local store finds each partition's records
 whatever the store (RocksDB keeps one database per partition, the memory store one dict):
 
-- ``<p>|a|<account_id>`` → an account snapshot, prefixed with the source offset up to which
-  it includes events (so a snapshot written by a flush that never reached its checkpoint is
-  not fed those events a second time after a crash);
+- ``<p>|b|<seq>|<i>`` → chunk i of account delta `seq`: the accounts one flush wrote, packed
+  (`encode_accounts`: each dirty account's snapshot, or a tombstone for an expired one, plus
+  the live accounts of the oldest deltas carried forward so those can be dropped). One flush
+  writes a few records of up to CHUNK_BYTES, not one per dirty account: a standby replica
+  (or a recovery) reads them through Faust's per-message path, ~30 µs a message. The
+  checkpoint names the deltas that make the state, applied in order (the latest entry of an
+  account wins); a delta no checkpoint names (a flush cut short, or one carried forward) is
+  ignored and tombstoned;
 - ``<p>|s|<slot>|<i>`` → chunk i of the detector's shared state (`Detector.export_model`:
   models, catalogue), which can outgrow one Kafka message. Two slots are
   used in turn, so a flush cut short never damages the chunks the last checkpoint names;
-- ``<p>|c`` → the partition's checkpoint: next source offset, label positions, and which
-  slot, how many chunks and which digest the shared state has. Written last in each flush,
-  it is the commit point.
+- ``<p>|c`` → the partition's checkpoint: next source offset, label positions, which slot,
+  how many chunks and which digest the shared state has, and the account deltas (seq,
+  chunks, digest) in order. Written last in each flush, it is the commit point: the state it
+  names is exactly the state at its offset.
 
 Campaign stage i (fed by partition i of the link-evidence topic) lives beside state
 partition i, on whichever worker owns it, with records of its own:
@@ -27,13 +33,15 @@ partition i, on whichever worker owns it, with records of its own:
   base's slot, chunks and digest, and the deltas to apply on it in order. Written last, the
   stage's commit point: records of a flush cut short are named by no checkpoint.
 
-Format 3: the campaign stage's state is a base plus deltas.
+Format 3: the campaign stage's state is a base plus deltas. Format 5: accounts packed into
+deltas named by the checkpoint (format 4 had one ``<p>|a|<account_id>`` record per account).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+import struct
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -41,13 +49,17 @@ from typing import Any
 import orjson
 
 #: Version byte of every value written here.
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 #: Largest shared-state chunk (well under a produce batch and a message).
 CHUNK_BYTES = 256 * 1024
-_OFFSET_BYTES = 8
 
 ACCOUNT, SHARED, CHECKPOINT, STAGE, STAGE_DELTA, STAGE_CHECKPOINT = "a", "s", "c", "g", "d", "h"
-_KINDS = (b"a", b"s", b"c", b"g", b"d", b"h")
+ACCOUNTS = "b"
+#: ACCOUNT ("a", one record per account) is format 4's; its values are refused by version.
+_KINDS = (b"a", b"b", b"s", b"c", b"g", b"d", b"h")
+#: An account entry's header: id length, snapshot length (TOMBSTONE: expired, no snapshot).
+_ENTRY = struct.Struct("<HI")
+TOMBSTONE = 0xFFFFFFFF
 
 
 class RecordFormatError(ValueError):
@@ -55,7 +67,12 @@ class RecordFormatError(ValueError):
 
 
 def account_key(partition: int, account_id: str) -> bytes:
+    """Format 4's per-account key (recognised only to refuse its records)."""
     return b"%d|a|%s" % (partition, account_id.encode())
+
+
+def accounts_key(partition: int, seq: int, index: int) -> bytes:
+    return b"%d|b|%d|%d" % (partition, seq, index)
 
 
 def shared_key(partition: int, slot: int, index: int) -> bytes:
@@ -79,9 +96,9 @@ def stage_checkpoint_key(partition: int) -> bytes:
 
 
 def split_key(key: bytes) -> tuple[int, str, str]:
-    """(partition, kind, rest): kind is ACCOUNT (rest = account id), SHARED or STAGE (rest =
-    "slot|index"), STAGE_DELTA (rest = "seq|index"), CHECKPOINT or STAGE_CHECKPOINT (rest
-    empty)."""
+    """(partition, kind, rest): kind is ACCOUNTS or STAGE_DELTA (rest = "seq|index"), SHARED
+    or STAGE (rest = "slot|index"), CHECKPOINT or STAGE_CHECKPOINT (rest empty), or format
+    4's ACCOUNT (rest = account id)."""
     head, _, rest = key.partition(b"|")
     kind, _, name = rest.partition(b"|")
     if not head.isdigit() or kind not in _KINDS:
@@ -89,14 +106,41 @@ def split_key(key: bytes) -> tuple[int, str, str]:
     return int(head), kind.decode(), name.decode()
 
 
-def encode_account(offset: int, snapshot: bytes) -> bytes:
-    return bytes((FORMAT_VERSION,)) + offset.to_bytes(_OFFSET_BYTES, "big") + snapshot
+def encode_accounts(entries: Iterable[tuple[str, bytes | None]]) -> bytes:
+    """Account entries (id, snapshot; None = expired) packed into one delta's bytes."""
+    pack = _ENTRY.pack
+    parts: list[bytes] = []
+    append = parts.append
+    for account_id, snapshot in entries:
+        name = account_id.encode()
+        if snapshot is None:
+            append(pack(len(name), TOMBSTONE))
+            append(name)
+        else:
+            append(pack(len(name), len(snapshot)))
+            append(name)
+            append(snapshot)
+    return b"".join(parts)
 
 
-def decode_account(value: bytes) -> tuple[int, bytes]:
-    """(source offset the snapshot includes events up to, snapshot)."""
-    _check_version(value)
-    return int.from_bytes(value[1 : 1 + _OFFSET_BYTES], "big"), value[1 + _OFFSET_BYTES :]
+def decode_accounts(data: bytes) -> Iterator[tuple[str, bytes | None]]:
+    """The entries `encode_accounts` packed, in order."""
+    unpack = _ENTRY.unpack_from
+    size = _ENTRY.size
+    at, end = 0, len(data)
+    with _corrupt("account delta"):
+        while at < end:
+            length, count = unpack(data, at)
+            at += size
+            account_id = data[at : at + length].decode()
+            at += length
+            if count == TOMBSTONE:
+                yield account_id, None
+                continue
+            if at + count > end:
+                raise ValueError("entry runs past the end")
+            yield account_id, data[at : at + count]
+            at += count
 
 
 @dataclass
@@ -111,6 +155,10 @@ class Checkpoint:
     slot: int = 0
     chunks: int = 0
     digest: str = ""
+    #: The account deltas that make the state, in order: (seq, chunks, digest).
+    accounts: list[tuple[int, int, str]] = field(default_factory=list)
+    #: Sequence number of the next account delta.
+    next_seq: int = 0
 
     def encode(self) -> bytes:
         return _dump_json(asdict(self))
@@ -120,7 +168,12 @@ class Checkpoint:
         _check_version(value)
         with _corrupt("checkpoint"):
             doc = _load_json(value)
-            return cls(labels={int(k): int(v) for k, v in doc["labels"].items()}, **_position(doc))
+            return cls(
+                labels={int(k): int(v) for k, v in doc["labels"].items()},
+                accounts=[(int(q), int(n), str(d)) for q, n, d in doc["accounts"]],
+                next_seq=int(doc["next_seq"]),
+                **_position(doc),
+            )
 
 
 @dataclass
@@ -181,7 +234,14 @@ def _corrupt(what: str) -> Iterator[None]:
     """Any decoding error of a checkpoint, as one `RecordFormatError`."""
     try:
         yield
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (
+        orjson.JSONDecodeError,
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        struct.error,
+    ) as exc:
         raise RecordFormatError(f"corrupt {what}: {exc}") from None
 
 
