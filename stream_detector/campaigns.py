@@ -929,11 +929,16 @@ class CampaignLinker:
         if added and owned * 2 < eligible and len(campaign.keys) > 1:
             del campaign.keys[group.key]
             campaign.kind_counts[group.key & 7] -= 1
-        if not campaign.members and not admitted:
+        # Nobody it could name is no campaign (yet); nor are one or two holders of a group that
+        # is merely a candidate (a class's card with a student or two who got long answers:
+        # as a campaign, a template it shares with a hydra would merge it into the hydra's).
+        if not campaign.members and (
+            not admitted or (len(admitted) < MIN_MEMBERS and group.logit < self.suspicious_logit)
+        ):
             if group.key in campaign.keys:
                 del campaign.keys[group.key]
                 campaign.kind_counts[group.key & 7] -= 1
-            return None  # nobody it could name: no campaign (yet)
+            return None
         self.campaigns[campaign.campaign_id] = campaign
         group.campaign = campaign.campaign_id
         self._dirty.campaigns.add(campaign.campaign_id)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from stream_detector.campaigns import AccountSnapshot, assess_group, harvest_like
+from stream_detector.config import DetectorConfig
 from stream_detector.detector import Detector
 from stream_detector.pipeline import Pipeline
 
 from .builders import (
     T0,
+    class_session,
     event,
     harvester,
     hydra,
@@ -348,3 +350,26 @@ def test_people_in_conversations_on_an_operations_template_are_not_drawn_in() ->
     assert {campaign_of.get(f"m-{k}") for k in range(8)} == {campaign_of["m-0"]}
     assert "talker" not in campaign_of
     assert campaign_of.get("single") == campaign_of["m-0"]  # the rule, not the traffic
+
+
+def test_a_candidate_group_does_not_start_a_campaign_of_fewer_than_three() -> None:
+    """A group that is a candidate but not suspicious on its own starts no campaign with the
+    one or two holders it could draw in (in the blind traffic a class's card did, and a
+    template shared with a hydra later merged that campaign into the hydra's). Here a class
+    two of whose students got a long first answer: with the thresholds raised its groups
+    are candidates only, and nobody is linked; at the default ones they are suspicious, and
+    the two are."""
+    raised = DetectorConfig(
+        threshold_low=0.9, threshold_medium=0.93, threshold_high=0.96, threshold_critical=0.99
+    )
+
+    def linked(config: DetectorConfig) -> set[str]:
+        events = sorted(class_session("cls", 20, T0), key=lambda e: float(e["ts"]))
+        for student in ("cls-3", "cls-11"):
+            next(e for e in events if e["account_id"] == student)["output_tokens"] = 1024
+        pipeline = Pipeline(config)
+        run(pipeline, events)
+        return set(pipeline.stage.linker.campaign_of)
+
+    assert linked(raised) == set()
+    assert linked(DetectorConfig()) == {"cls-3", "cls-11"}
