@@ -720,17 +720,17 @@ class CampaignLinker:
                 known = (*known, *(key for key in dict.fromkeys(keys) if key not in known))
             self._keys_of[account_id] = (now, known)
         for key in keys:
-            group = self._groups.get(key)
+            group = groups.get(key)
             if group is None:
-                first = self._pending.get(key)
+                first = pending.get(key)
                 if first is None:
                     self._remember_pending(key, account_id)
                     continue
                 if first == account_id:
                     continue
-                del self._pending[key]
+                del pending[key]
                 dirty.pending.add(key)
-                group = self._groups[key] = KeyGroup(key)
+                group = groups[key] = KeyGroup(key)
                 self._join(group, first)
             dirty.groups.add(key)
             self._join(group, account_id)

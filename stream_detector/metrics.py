@@ -81,10 +81,6 @@ class BatchHistogram(Histogram):
                 bucket.inc(upto - below)
                 below = upto
 
-    def observe_differences(self, origin: float, values: Iterable[float]) -> None:
-        """Record ``origin - value`` for each of ``values``."""
-        self.observe_all([origin - value for value in values])
-
 
 #: Latency buckets (seconds) for per-event processing time: from a microsecond to a second.
 _PROCESSING_BUCKETS = (
@@ -253,7 +249,8 @@ def observe_batch(n_events: int, seconds: float, now: float | None = None) -> No
 
 def observe_event_times(event_ts: Iterable[float], now: float | None = None) -> None:
     """Record the event-time lag (``now`` − ``ts``) of each processed event."""
-    EVENT_LAG_SECONDS.observe_differences(time.time() if now is None else now, event_ts)
+    wall = time.time() if now is None else now
+    EVENT_LAG_SECONDS.observe_all([wall - ts for ts in event_ts])
 
 
 def count_rejected(reason: RejectReason | str, n: int = 1) -> None:

@@ -127,15 +127,15 @@ class CampaignStage:
         replaced = snapshots.pop(account_id, None) is not None
         linker = self.linker
         keys = evidence.keys
-        if (
+        keep = (
             harvest_like(snap, now)
             or account_id in linker.campaign_of
             or (not snap.has_org and linker.joins_by_card(keys))
             or (has_card(keys) and card_counts(snap, now))
-        ):
+        )
+        if keep:
             snapshots[account_id] = snap
-            self._dirty_snapshots.add(account_id)
-        elif replaced:
+        if keep or replaced:
             self._dirty_snapshots.add(account_id)
         elif len(keys) == 1 and has_card(keys):
             # Its card alone, from an account that neither counts in the card's group nor can
