@@ -1,4 +1,5 @@
-"""The compiled fast paths (native/src): `features.parse_features` and `state.AccountState`."""
+"""The compiled fast paths (native/src): `features.parse_features`, `state.AccountState` and
+`timing.compare`."""
 
 from typing import Any
 
@@ -39,3 +40,5 @@ class AccountStateCore:
     policy: list[Any]
     def __init__(self, ts: float) -> None: ...
     def apply(self, f: EventFeatures, flags: int) -> None: ...
+
+def compare(timed: list[tuple[int, int]], limits: Any) -> tuple[float | None, list[int]]: ...

@@ -5,12 +5,13 @@ across the group. Accounts are linked through keys they share — payment finger
 prefix, client fingerprint (library/version plus request shape), system-prompt hash and
 prompt-template skeletons — and each key's group of accounts is scored as a whole with the
 same kind of scorecard as one account: aggregate volume, reasoning elicitation, long answers,
-capability concentration, template recurrence, fresh accounts, round-the-clock and
-load-balanced timing. Sharing a key is not evidence by itself (an office shares an IP and a
-card, a carrier's CGNAT a prefix, an SDK release a client fingerprint, a class its
-assignment); the group must also behave like a harvesting operation, and an account joins a
-campaign only on a card it shares with it or when it mostly harvests and is tied by a second
-key of another kind (see `CampaignLinker._attach`).
+capability concentration, template recurrence, fresh accounts, round-the-clock,
+load-balanced and lock-step timing (`stream_detector.timing`). Sharing a key is not evidence
+by itself (an office shares an IP and a card, a carrier's CGNAT a prefix, an SDK release a
+client fingerprint, a class its assignment); the group must also behave like a harvesting
+operation, and an account joins a campaign only on a card it shares with it, when it mostly
+harvests and is tied by a second key of another kind, or keeps step with the group's others
+(see `CampaignLinker._attach`).
 
 Cost: nothing per event. The linker runs in the campaign stage (`stream_detector.stage`) on
 link evidence: an account registers its keys when it first appears and whenever it is
@@ -38,8 +39,9 @@ from typing import Any, TypeVar
 from stream_detector import features as ff
 from stream_detector import prompts as pp
 from stream_detector.alerts import new_memory
-from stream_detector.scoring import DAY, HOUR, Term
+from stream_detector.scoring import DAY, HOUR, HUGE_ANSWER, Term, huge_answers
 from stream_detector.state import RECENT, RECENT_SLOTS, REPEATS, RING, AccountState
+from stream_detector.timing import lockstep
 
 #: Log-odds of a group of linked accounts before behavioural evidence.
 GROUP_PRIOR = -8.0
@@ -69,8 +71,6 @@ RESCORE_CAMPAIGN_AFTER_S = 300.0
 #: Mean output tokens per call at which a group's answers count as long (neither for nor
 #: against harvesting).
 GROUP_LONG_ANSWER = 1000
-#: Mean output tokens beyond which a group's answers weigh more than long ones.
-GROUP_HUGE_ANSWER = 2000
 #: Output tokens that count as one call of group volume (a typical chat answer).
 OUTPUT_PER_CALL = 400.0
 #: An account with this few prompts links through the templates of its latest prompt.
@@ -98,6 +98,13 @@ LONG_ANSWER = 1000
 #: Mean output tokens per call above chat length: of an account a shared card alone draws into
 #: a campaign, and of one committed to harvesting (`committed`).
 SUBSTANTIAL_ANSWER = 800
+#: Lock-step timing's weight in a group's log-odds: none below LOCKSTEP_FROM (excess over
+#: chance, see `timing`), all of it from LOCKSTEP_FULL, and only as the group's answers
+#: average from SUBSTANTIAL_ANSWER to LOCKSTEP_ANSWER_RAMP more.
+LOCKSTEP_WEIGHT = 4.0
+LOCKSTEP_FROM = 0.3
+LOCKSTEP_FULL = 0.9
+LOCKSTEP_ANSWER_RAMP = 300.0
 #: Mean output tokens per call of an unvouched card holder that counts in its card's group.
 CARD_LONG_ANSWER = 2000
 
@@ -193,6 +200,8 @@ class AccountSnapshot:
         "has_org",
         "hod_mask",
         "last_ts",
+        "mask_minute",
+        "minute_mask",
         "multi_turn",
         "n",
         "out_tokens",
@@ -220,6 +229,9 @@ class AccountSnapshot:
     rate_limited: int
     #: Prompts whose template fingerprint recurred (see `state.REPEATS`).
     repeats: int
+    #: Minutes with calls up to `mask_minute` (see `stream_detector.timing`).
+    minute_mask: int
+    mask_minute: int
     #: Calls continuing a conversation (more than one message in the request).
     multi_turn: int
     #: Prompts per capability (coding, formal reasoning, rewriting, grading).
@@ -260,6 +272,8 @@ class AccountSnapshot:
         snap.multi_turn = c[_I_MULTI_TURN]
         caps = snap.caps = (c[_C0], c[_C1], c[_C2], c[_C3])
         snap.hod_mask = state.hod_mask
+        snap.minute_mask = state.minute_mask
+        snap.mask_minute = state.mask_minute
         snap.ring_hour = state.ring_hour
         snap.ring = array("I", c[RING:REPEATS])
         snap.policy = list(state.policy)
@@ -322,7 +336,7 @@ class AccountSnapshot:
 
     # --- wire format ----------------------------------------------------------------------
     def encode(self) -> bytes:
-        """Compact little-endian bytes (~210): the evidence topic and the stage checkpoint."""
+        """Compact little-endian bytes (~220): the evidence topic and the stage checkpoint."""
         policy = self.policy or new_memory()
         created = self.created_ts
         return _SNAPSHOT.pack(
@@ -348,6 +362,8 @@ class AccountSnapshot:
             float(policy[4]),
             bool(self.policy),
             self.harvest,
+            self.minute_mask,
+            self.mask_minute,
             *self.ring,
         )
 
@@ -383,19 +399,22 @@ class AccountSnapshot:
             base_rate,
             has_policy,
             snap.harvest,
-        ) = values[:25]
+            snap.minute_mask,
+            snap.mask_minute,
+        ) = values[:27]
         snap.created_ts = None if created == _NO_TIME else created
         snap.caps = (c0, c1, c2, c3)
         snap.policy = [level, last, suppressed, base_score, base_rate] if has_policy else []
-        snap.ring = array("I", values[25:])
+        snap.ring = array("I", values[27:])
         snap._derive()
         return snap
 
 
 #: first/last/created ts, n, out tokens, org, elicit, agentic, prompts, rate-limited, repeats,
 #: multi-turn calls, four capabilities, hour-of-day mask, ring hour, policy memory (level, last
-#: ts, suppressed, base score, base rate, present), harvest, 24 hourly counts.
-_SNAPSHOT = struct.Struct("<dddIQ?IIIIIIIIIIIiBd?dd??24I")
+#: ts, suppressed, base score, base rate, present), harvest, minute mask and its minute, 24
+#: hourly counts.
+_SNAPSHOT = struct.Struct("<dddIQ?IIIIIIIIIIIiBd?dd??Qq24I")
 SNAPSHOT_BYTES = _SNAPSHOT.size
 _NO_TIME = -1.0e300
 
@@ -789,12 +808,16 @@ class CampaignLinker:
             group.next_size = max(group.next_size + 1, int(group.next_size * 1.5))
         sample = latest(group.members)
         counts = card_counts if group.key & 7 == _PAY else harvest_like
-        states = [s for s in map(self._lookup, sample) if s is not None and counts(s, now)]
+        looked = [(m, s) for m in sample if (s := self._lookup(m)) is not None]
+        # Holders in lock-step with the others count by their own traffic, their age aside
+        # (aged accounts of one scheduler are no alibi).
+        lock, in_step = lockstep(looked)
+        states = [s for m, s in looked if counts(s, now) or (m in in_step and s.harvest)]
         share = group.share = len(states) / len(sample)
         if len(states) < MIN_MEMBERS:
             return None
         total = max(len(states), round(group.total * share))
-        group.logit, group.terms = assess_group(key_kind(group.key), total, states, now)
+        group.logit, group.terms = assess_group(key_kind(group.key), total, states, now, lock=lock)
         if share < HARVEST_SHARE:
             # A key most of whose holders do not harvest (a popular phrase, a busy prefix) is
             # not an operation's: its few harvest-like holders do not make it one.
@@ -803,9 +826,9 @@ class CampaignLinker:
             group.logit += weight
         if group.logit < self.candidate_logit:
             return None
-        return self._attach(group, now)
+        return self._attach(group, now, in_step)
 
-    def _attach(self, group: KeyGroup, now: float) -> Campaign | None:
+    def _attach(self, group: KeyGroup, now: float, in_step: set[str]) -> Campaign | None:
         """Put a candidate group into a campaign.
 
         A *strong* group (a shared card or template, or a group suspicious on its own) may
@@ -813,7 +836,9 @@ class CampaignLinker:
         prefix or client, merely a candidate) only extends an existing campaign. Members are
         admitted if unvouched and tied by a shared card, or harvest-like and tied by two of the
         campaign's keys, one a card or template: a CGNAT neighbour on a popular SDK, or a
-        newcomer who happens to use a popular template, is not drawn in.
+        newcomer who happens to use a popular template, is not drawn in. Holders `in_step`
+        (lock-step timing with the group's others) that harvest in single calls are tied by
+        the key and their timing, if most of the group harvests.
         """
         kind = key_kind(group.key)
         # A template, or any group suspicious on its own, is strong only if most of its
@@ -898,10 +923,15 @@ class CampaignLinker:
                     else committed(state) and long_answers(state)
                 )
                 if alone
-                else harvest_like(state, now)
+                else (harvest_like(state, now) or (member in in_step and state.harvest))
                 and committed(state)
                 and (
                     (
+                        member in in_step
+                        and group.share >= HARVEST_SHARE
+                        and long_single_calls(state)
+                    )
+                    or (
                         enough
                         and state.elicit * 10 >= 6 * state.n
                         and state.agentic * 2 < state.n
@@ -1000,7 +1030,9 @@ class CampaignLinker:
         campaign.scored_ts = now
         campaign.scored_size = len(campaign.members)
         campaign.scored_kinds = sum(1 for count in campaign.kind_counts if count)
-        states = [s for s in map(self._lookup, latest(campaign.members)) if s is not None]
+        looked = [(m, s) for m in latest(campaign.members) if (s := self._lookup(m)) is not None]
+        states = [s for _, s in looked]
+        lock = lockstep(looked)[0]
         counts = campaign.kind_counts
         kinds = {KINDS[i] for i, count in enumerate(counts) if count}
         strongest = max(kinds, key=KEY_WEIGHT.__getitem__)
@@ -1009,7 +1041,7 @@ class CampaignLinker:
         total = len(campaign.members)
         same_kind = counts[KINDS.index(strongest)]
         per_key = total / same_kind
-        campaign.logit, campaign.terms = assess_group(strongest, total, states, now, per_key)
+        campaign.logit, campaign.terms = assess_group(strongest, total, states, now, per_key, lock)
         bonus = min(0.75 * (len(kinds) - 1), 1.5)
         if bonus:
             campaign.terms.append(("shared_key_kinds", float(len(kinds)), bonus))
@@ -1073,9 +1105,15 @@ class CampaignLinker:
 
 
 def assess_group(
-    kind: str, total: int, snaps: list[AccountSnapshot], now: float, per_key: float = 0.0
+    kind: str,
+    total: int,
+    snaps: list[AccountSnapshot],
+    now: float,
+    per_key: float = 0.0,
+    lock: float | None = None,
 ) -> tuple[float, list[Term]]:
-    """Score `total` accounts (`snaps` a sample) linked by a key of `kind` as one actor."""
+    """Score `total` accounts (`snaps` a sample) linked by a key of `kind` as one actor;
+    `lock`: their lock-step timing (`timing.lockstep`), if it could be measured."""
     m = len(snaps)
     # The counts add up in C (one tuple per snapshot, see `AccountSnapshot.sums`); only what
     # depends on `now` is read member by member.
@@ -1117,10 +1155,8 @@ def assess_group(
     # Harvests are after long answers (written-out reasoning, whole programs): a group whose
     # answers are chat-length (a class on one assignment, an office) is not harvesting.
     out_weight = _clamp(1.2 * math.log2(max(out_mean, 1.0) / GROUP_LONG_ANSWER), -2.5, 1.2)
-    if out_mean > GROUP_HUGE_ANSWER:
-        # Answers of many thousand tokens on average (a reseller's harvests between its
-        # customers' chat) are more than long: up to half as much again, at twice the mean.
-        out_weight = min(1.2 + 0.6 * math.log2(out_mean / GROUP_HUGE_ANSWER), 1.8)
+    if out_mean > HUGE_ANSWER:
+        out_weight = huge_answers(out_mean)
     add(("group_output_tokens", out_mean, out_weight))
     per_prompt = prompts or 1
     concentration = max(
@@ -1150,6 +1186,19 @@ def assess_group(
         mean = sum(rates) / m
         cv = math.sqrt(sum((x - mean) ** 2 for x in rates) / m) / mean if mean else 1.0
         add(("load_balanced", cv, _clamp(1.0 - 2.0 * cv, 0.0, 0.8)))
+    if lock is not None:
+        # Accounts firing in the same minutes, call after call, are one scheduler's; but a
+        # class on one exercise keeps step too, and gets chat-length answers: the term counts
+        # in full only for long ones.
+        add(
+            (
+                "group_lockstep",
+                lock,
+                LOCKSTEP_WEIGHT
+                * _clamp((lock - LOCKSTEP_FROM) / (LOCKSTEP_FULL - LOCKSTEP_FROM), 0.0, 1.0)
+                * _clamp((out_mean - SUBSTANTIAL_ANSWER) / LOCKSTEP_ANSWER_RAMP, 0.0, 1.0),
+            )
+        )
     limited_share = limited / n
     if limited_share:
         add(("group_rate_limited", limited_share, min(4.0 * limited_share, 1.0)))

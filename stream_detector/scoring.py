@@ -31,6 +31,8 @@ WITHHELD_LONG_ANSWER = 2000.0
 WITHHELD_WEIGHT = 1.5
 #: Output tokens that count as one call of volume (a typical chat answer).
 OUTPUT_PER_CALL = 400.0
+#: Mean output tokens per call beyond which answers weigh more than long ones (`huge_answers`).
+HUGE_ANSWER = 2000.0
 DAY = 86400.0
 
 #: One piece of evidence: (signal, value, log-odds weight).
@@ -77,6 +79,7 @@ DETAILS: dict[str, str] = {
     "group_verified_org": "{value:.0%} of the accounts belong to a verified organization",
     "group_round_the_clock": "the group is active at {value:.0%} of the hours of the day",
     "load_balanced": "calls spread evenly over accounts (spread {value:.2f})",
+    "group_lockstep": "accounts call in the same minutes ({value:.2f} beyond chance)",
     "group_rate_limited": "{value:.0%} of the group's calls were rate limited",
     "group_template_repetition": "{value:.0%} of the group's prompts repeat a recent template",
     "group_harvest_share": "only {value:.0%} of the accounts sharing the key harvest",
@@ -127,6 +130,14 @@ def _clamp(x: float, lo: float, hi: float) -> float:
     return lo if x < lo else hi if x > hi else x
 
 
+def huge_answers(out_mean: float) -> float:
+    """The weight of answers averaging `out_mean` > HUGE_ANSWER tokens, an account's or a
+    group's: many thousand tokens a call (a harvest of written-out reasoning, a reseller's
+    harvests between its customers' chat) are more than long, from a long answer's 1.2 up to
+    half as much again at twice HUGE_ANSWER."""
+    return min(1.2 + 0.6 * math.log2(out_mean / HUGE_ANSWER), 1.8)
+
+
 def assess(state: AccountState, now: float) -> Assessment:
     """Score `state` at event time `now` with the behavioural scorecard."""
     n = state.n or 1
@@ -156,7 +167,14 @@ def assess(state: AccountState, now: float) -> Assessment:
     if out_mean < 80:
         add(("output_tokens", out_mean, -2.5))
     else:
-        add(("output_tokens", out_mean, _clamp(0.6 * math.log2(out_mean / 400.0), -1.0, 1.2)))
+        weight = _clamp(0.6 * math.log2(out_mean / 400.0), -1.0, 1.2)
+        add(
+            (
+                "output_tokens",
+                out_mean,
+                huge_answers(out_mean) if out_mean > HUGE_ANSWER else weight,
+            )
+        )
     ceiling = c[_I["CEILING_HIT"]] / n
     add(("max_tokens_ceiling", ceiling, ceiling))
     elicit = max(c[_ELICIT], c[_I["THINKING"]]) / n

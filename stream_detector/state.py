@@ -19,13 +19,16 @@ import orjson
 
 from stream_detector.features import HAS_PROMPT, N_FLAGS, EventFeatures
 from stream_detector.native import native_module
+from stream_detector.timing import MASK as MINUTES_MASK
+from stream_detector.timing import minute_of
 
 #: Indices of the set bits of every flag word (flags are < 2**N_FLAGS).
 _BIT_INDICES = tuple(
     tuple(i for i in range(N_FLAGS) if word >> i & 1) for word in range(1 << N_FLAGS)
 )
-#: Version of the export format; bump when fields change and keep reading the old one.
-STATE_VERSION = 3
+#: Version of the export format; bump when fields change and keep reading the old one
+#: (3: before the minute mask).
+STATE_VERSION = 4
 # Layout of `AccountState.counts`: event-flag counts, the 24 hourly slots of the day window
 # (slot = absolute hour % 24), the count of prompts whose head or tail fingerprint recurred,
 # and a ring of the last prompts' head and tail fingerprints (where "recurred" is looked up,
@@ -54,6 +57,8 @@ class StateReads:
         gap_n: int
         has_org: bool
         hod_mask: int
+        minute_mask: int
+        mask_minute: int
         in_tokens: int
         out_tokens: int
         n: int
@@ -135,6 +140,8 @@ class StateReads:
                 self.scored_n,
                 self.scored_hour,
                 self.policy,
+                self.minute_mask,
+                self.mask_minute,
             ]
         )
 
@@ -142,9 +149,11 @@ class StateReads:
     def restore(cls, data: bytes) -> Self:
         """Inverse of `export`; raises ValueError on an unknown version."""
         values = orjson.loads(data)
-        if not isinstance(values, list) or not values or values[0] != STATE_VERSION:
+        if not isinstance(values, list) or not values or values[0] not in (3, STATE_VERSION):
             raise ValueError(f"unknown account state format: {str(values)[:40]}")
         state = cls(0.0)
+        if values[0] == 3:  # no minute mask yet: an empty one at the newest event
+            values = [*values, 0, minute_of(values[2])]
         (
             _,
             state.first_ts,
@@ -163,6 +172,8 @@ class StateReads:
             state.scored_n,
             state.scored_hour,
             state.policy,
+            state.minute_mask,
+            state.mask_minute,
         ) = values
         state.counts = array("I", counts)
         return state
@@ -183,6 +194,8 @@ class PyAccountState(StateReads):
         "hod_mask",
         "in_tokens",
         "last_ts",
+        "mask_minute",
+        "minute_mask",
         "n",
         "out_tokens",
         "policy",
@@ -208,6 +221,9 @@ class PyAccountState(StateReads):
         self.gap_m2 = 0.0
         self.scored_n = 0
         self.scored_hour = -1
+        # Minutes with calls, up to `mask_minute` (bit k: minute mask_minute - k; see `timing`).
+        self.mask_minute = minute_of(ts)
+        self.minute_mask = 0
         # Alert-policy memory, owned by `stream_detector.policy` (a small list, exported too).
         self.policy: list[Any] = []
 
@@ -234,6 +250,14 @@ class PyAccountState(StateReads):
         if self.ring_hour - hour < 24:
             counts[RING + hour % 24] += 1
         self.hod_mask |= 1 << (hour % 24)
+        minute = minute_of(ts)
+        ahead = minute - self.mask_minute
+        if ahead > 0:
+            self.minute_mask = (self.minute_mask << ahead) & MINUTES_MASK if ahead < 64 else 0
+            self.mask_minute = minute
+            ahead = 0
+        if ahead > -64:
+            self.minute_mask |= 1 << -ahead
         gap = ts - self.last_ts
         if gap >= 0:
             if n > 1:

@@ -6,6 +6,7 @@
 //! it returns None and the caller runs the Python path, which also names the rejection.
 
 mod state;
+mod timing;
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -1233,6 +1234,7 @@ impl Parser {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Parser>()?;
     m.add_class::<state::AccountStateCore>()?;
+    m.add_function(wrap_pyfunction!(timing::compare, m)?)?;
     m.add(
         "STATE_LAYOUT",
         (

@@ -21,10 +21,14 @@ pub const SIZE: usize = RECENT + RECENT_SLOTS;
 /// Index of the `HAS_PROMPT` flag's count (`features.HAS_PROMPT` is bit 12).
 const PROMPTS: usize = 12;
 
-/// `int(ts // 3600.0)` exactly as CPython computes float floor division (fmod first).
-fn hour_of(ts: f64) -> i64 {
-    let rem = ts % HOUR;
-    let mut div = (ts - rem) / HOUR;
+const MINUTE: f64 = 60.0;
+/// Minutes the minute mask covers (`timing.MASK_MINUTES`).
+const MASK_MINUTES: i64 = 64;
+
+/// `int(ts // width)` exactly as CPython computes float floor division (fmod first).
+fn slot_of(ts: f64, width: f64) -> i64 {
+    let rem = ts % width;
+    let mut div = (ts - rem) / width;
     if rem < 0.0 {
         div -= 1.0;
     }
@@ -34,6 +38,10 @@ fn hour_of(ts: f64) -> i64 {
     } else {
         floor
     }) as i64
+}
+
+fn hour_of(ts: f64) -> i64 {
+    slot_of(ts, HOUR)
 }
 
 fn bump(slot: &mut u32) -> PyResult<()> {
@@ -64,6 +72,10 @@ pub struct AccountStateCore {
     #[pyo3(get, set)]
     hod_mask: u32,
     #[pyo3(get, set)]
+    minute_mask: u64,
+    #[pyo3(get, set)]
+    mask_minute: i64,
+    #[pyo3(get, set)]
     in_tokens: u64,
     #[pyo3(get, set)]
     out_tokens: u64,
@@ -93,6 +105,8 @@ impl AccountStateCore {
             gap_n: 0,
             has_org: false,
             hod_mask: 0,
+            minute_mask: 0,
+            mask_minute: slot_of(ts, MINUTE),
             in_tokens: 0,
             out_tokens: 0,
             n: 0,
@@ -160,6 +174,21 @@ impl AccountStateCore {
             bump(&mut counts[RING + slot])?;
         }
         self.hod_mask |= 1 << slot;
+        // Minutes with calls (`timing`): bit k is minute `mask_minute - k`.
+        let minute = slot_of(ts, MINUTE);
+        if minute > self.mask_minute {
+            let ahead = minute - self.mask_minute;
+            self.minute_mask = if ahead < MASK_MINUTES {
+                self.minute_mask << ahead
+            } else {
+                0
+            };
+            self.mask_minute = minute;
+        }
+        let back = self.mask_minute - minute;
+        if back < MASK_MINUTES {
+            self.minute_mask |= 1 << back;
+        }
         let gap = ts - self.last_ts;
         if gap >= 0.0 {
             if self.n > 1 {

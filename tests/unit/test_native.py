@@ -358,7 +358,8 @@ def test_the_extension_is_built() -> None:
 # --- (5) the native account state ------------------------------------------------------------
 STATE_FIELDS = (
     "first_ts", "last_ts", "created_ts", "has_org", "n", "in_tokens", "out_tokens", "ring_hour",
-    "hod_mask", "gap_n", "gap_mean", "gap_m2", "scored_n", "scored_hour", "policy",
+    "hod_mask", "gap_n", "gap_mean", "gap_m2", "scored_n", "scored_hour", "policy", "minute_mask",
+    "mask_minute",
 )  # fmt: skip
 
 
