@@ -160,3 +160,21 @@ def test_withheld_prompts_with_reasoning_and_long_answers_stand_in_for_prompt_te
         thinking=True, output_tokens=3500, max_tokens=32000, prompt="summarise this paper"
     )
     assert "withheld_prompt_harvest" not in with_text
+
+
+def test_an_accounts_answers_of_many_thousand_tokens_weigh_more_than_long_ones() -> None:
+    """Past 2,000 tokens a call (written-out reasoning harvested at length) the answers weigh
+    up to 1.8, as a group's do; up to there the long-answer scale holds (1.2 from 1,600)."""
+
+    def weight(tokens: int) -> float:
+        detector = Detector()
+        events = [{**e, "output_tokens": tokens} for e in harvester("h", T0, 1, 8)]
+        run(detector, events)
+        state = detector._store.get("h")
+        assert state is not None
+        terms = assess(state, T0 + 3600.0).terms
+        return next(w for name, _, w in terms if name == "output_tokens")
+
+    assert abs(weight(800) - 0.6) < 1e-9 and weight(1600) == 1.2 == weight(2000)
+    assert abs(weight(2828) - 1.5) < 1e-3
+    assert abs(weight(4000) - 1.8) < 1e-9 and weight(12000) == 1.8
