@@ -180,22 +180,30 @@ def templated(i: int) -> str:
     return f"{opening}{question}\n{instruction}"
 
 
-def multipath(name: str, accounts: int, start: float, hours: float) -> Iterator[dict[str, Any]]:
+def multipath(
+    name: str,
+    accounts: int,
+    start: float,
+    hours: float,
+    gap: float = 360.0,
+    apart: float = 7.0,
+    output_tokens: int = 4000,
+) -> Iterator[dict[str, Any]]:
     """One actor's aged accounts, each on its own card, network and client, sharing only the
-    templates and long reasoning answers, at a modest rate each, around the clock."""
+    templates and long reasoning answers, at a modest rate each (a call every `gap` seconds,
+    one account `apart` seconds after the other), around the clock."""
     i = 0
-    gap = 3600.0 / 10
     for tick in range(int(hours * 3600 / gap)):
         for k in range(accounts):
             yield event(
                 i,
                 f"{name}-{k}",
-                start + tick * gap + k * 7.0,
+                start + tick * gap + k * apart,
                 account_created_ts=start - (200 + 30 * k) * DAY,
                 payment_fingerprint=f"{name}-card-{k}",
                 ip=f"10.{k}.{k}.{k + 1}",
                 user_agent=f"client-{k}/1.{k}",
-                output_tokens=4000,
+                output_tokens=output_tokens,
                 max_tokens=8192,
                 prompt=templated(tick * 5 + k * 3),
             )

@@ -375,37 +375,16 @@ def test_a_candidate_group_does_not_start_a_campaign_of_fewer_than_three() -> No
     assert linked(DetectorConfig()) == {"cls-3", "cls-11"}
 
 
-def _scheduled(accounts: int, hours: float, apart_s: float) -> list[dict[str, object]]:
-    """Aged accounts each on its own card, network and client, on an operation's reasoning
-    templates with ~1,150-token answers, a call every 17 minutes each, `apart_s` seconds
-    after one another."""
-    return [
-        event(
-            tick * accounts + k,
-            f"s-{k}",
-            T0 + tick * 1020.0 + k * apart_s,
-            account_created_ts=T0 - (200 + 30 * k) * 86400.0,
-            payment_fingerprint=f"s-card-{k}",
-            ip=f"10.{k}.{k}.{k + 1}",
-            user_agent=f"client-{k}/1.{k}",
-            output_tokens=1150,
-            max_tokens=8192,
-            prompt=templated(tick * 5 + k * 3),
-        )
-        for tick in range(int(hours * 3600 / 1020.0))
-        for k in range(accounts)
-    ]
-
-
 def test_accounts_one_scheduler_drives_in_lock_step_are_one_campaign() -> None:
     """Aged accounts sharing nothing but templates, modest each (3.5 calls an hour, answers
-    barely long): firing within seconds of each other, call after call, they are one
-    campaign, with the lock-step in its evidence; the same accounts taking turns are not
-    linked at all (their templates alone are not enough)."""
+    of 1,150 tokens, barely long): firing within seconds of each other, call after call,
+    they are one campaign, with the lock-step in its evidence; the same accounts taking
+    turns are not linked at all (their templates alone are not enough)."""
 
     def campaigns(apart_s: float) -> list[Campaign]:
         pipeline = Pipeline()
-        run(pipeline, sorted(_scheduled(7, 4.0, apart_s), key=lambda e: float(e["ts"])))
+        events = multipath("s", 7, T0, 4.0, gap=1020.0, apart=apart_s, output_tokens=1150)
+        run(pipeline, sorted(events, key=lambda e: float(e["ts"])))
         return list(pipeline.stage.linker.campaigns.values())
 
     (together,) = campaigns(3.0)
