@@ -336,7 +336,7 @@ class AccountSnapshot:
 
     # --- wire format ----------------------------------------------------------------------
     def encode(self) -> bytes:
-        """Compact little-endian bytes (~220): the evidence topic and the stage checkpoint."""
+        """Compact little-endian bytes (~225): the evidence topic and the stage checkpoint."""
         policy = self.policy or new_memory()
         created = self.created_ts
         return _SNAPSHOT.pack(
@@ -1032,7 +1032,6 @@ class CampaignLinker:
         campaign.scored_kinds = sum(1 for count in campaign.kind_counts if count)
         looked = [(m, s) for m in latest(campaign.members) if (s := self._lookup(m)) is not None]
         states = [s for _, s in looked]
-        lock = lockstep(looked)[0]
         counts = campaign.kind_counts
         kinds = {KINDS[i] for i, count in enumerate(counts) if count}
         strongest = max(kinds, key=KEY_WEIGHT.__getitem__)
@@ -1041,6 +1040,7 @@ class CampaignLinker:
         total = len(campaign.members)
         same_kind = counts[KINDS.index(strongest)]
         per_key = total / same_kind
+        lock = lockstep(looked)[0]
         campaign.logit, campaign.terms = assess_group(strongest, total, states, now, per_key, lock)
         bonus = min(0.75 * (len(kinds) - 1), 1.5)
         if bonus:
