@@ -7,9 +7,11 @@ clients still fire together when one job drives them; people sharing a template,
 a card call when they please.
 
 Two accounts are in lock-step when one's calls fall within a minute of the other's far more
-often than the other's density of calls makes happen by chance. The comparison is scaled to
-chance: busy accounts (a call every minute or two) coincide anyway and say nothing, so pairs
-that dense are left out.
+often than chance (the share of minutes the other's calls cover), over the minutes both were
+active in (people who start together, a class at its lesson, an office in its morning, then
+call when they please, coincide by their burst alone). The comparison is scaled to chance:
+busy accounts (a call every minute or two) coincide anyway and say nothing, so pairs that
+dense are left out.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from stream_detector.native import native_module
 #: Minutes a mask covers (one bit each).
 MASK_MINUTES = 64
 MASK = (1 << MASK_MINUTES) - 1
-#: Minutes two snapshots' masks must have in common to be compared (snapshots are taken at
-#: different times).
+#: Minutes two accounts must both have been active in to be compared (their masks' common
+#: minutes, from the later first call to the earlier last one).
 MIN_OVERLAP = 20
 #: Calls each of a pair must have made in the common minutes.
 MIN_CALLS = 3
@@ -87,13 +89,13 @@ def compare(timed: list[tuple[int, int]], limits: Limits) -> tuple[float | None,
     count = [0] * n
     partners = [0] * n
 
-    def add(i: int, calls: int, own: int, other: int, others: int, width: int) -> None:
-        # `calls` against the other's, a minute either way (clocks and queues jitter),
-        # beyond what the other's density of calls gives by chance.
-        q = 1.0 - others / width
-        chance = 1.0 - q * q * q
+    def add(i: int, calls: int, own: int, other: int, both: int, span: int) -> None:
+        # `calls` against the other's, a minute either way (clocks and queues jitter), beyond
+        # chance: the share of the `span`'s minutes that the other's calls cover so widened.
+        widened = (other | other << 1 | other >> 1) & both
+        chance = widened.bit_count() / span
         if chance <= limits.max_chance:
-            hits = (calls & (other | other << 1 | other >> 1)).bit_count()
+            hits = (calls & widened).bit_count()
             x = (hits / own - chance) / (1.0 - chance)
             total[i] += x
             count[i] += 1
@@ -112,11 +114,26 @@ def compare(timed: list[tuple[int, int]], limits: Limits) -> tuple[float | None,
                 calls_a, calls_b = mask_a & window, (mask_b >> ahead) & window
             else:
                 calls_a, calls_b = (mask_a >> -ahead) & window, mask_b & window
+            if not calls_a or not calls_b:
+                continue
+            # Only the minutes both were active in, a minute either side: people active in the
+            # same burst (a lesson, an office's morning) coincide far more often than their
+            # density over the whole hour says, a scheduler's accounts all hour long.
+            low = max((calls_a & -calls_a).bit_length(), (calls_b & -calls_b).bit_length()) - 2
+            high = min(calls_a.bit_length(), calls_b.bit_length()) + 1
+            low = low if low > 0 else 0
+            high = high if high < width else width
+            span = high - low
+            if span < limits.min_overlap:
+                continue
+            both = ((1 << high) - 1) ^ ((1 << low) - 1)
+            calls_a &= both
+            calls_b &= both
             count_a, count_b = calls_a.bit_count(), calls_b.bit_count()
             if count_a < limits.min_calls or count_b < limits.min_calls:
                 continue
-            add(i, calls_a, count_a, calls_b, count_b, width)
-            add(j, calls_b, count_b, calls_a, count_a, width)
+            add(i, calls_a, count_a, calls_b, both, span)
+            add(j, calls_b, count_b, calls_a, both, span)
     means = sorted(total[i] / count[i] for i in range(n) if count[i])
     if len(means) < 3:
         return None, []

@@ -22,11 +22,11 @@ pub fn compare(timed: Vec<(u64, i64)>, limits: Limits) -> (Option<f64>, Vec<usiz
     let mut total = vec![0.0f64; n];
     let mut count = vec![0u32; n];
     let mut partners = vec![0u32; n];
-    let mut add = |i: usize, calls: u64, own: u32, other: u64, others: u32, width: i64| {
-        let q = 1.0 - others as f64 / width as f64;
-        let chance = 1.0 - q * q * q;
+    let mut add = |i: usize, calls: u64, own: u32, other: u64, both: u64, span: i64| {
+        let widened = (other | other << 1 | other >> 1) & both;
+        let chance = widened.count_ones() as f64 / span as f64;
         if chance <= limits.max_chance {
-            let hits = (calls & (other | other << 1 | other >> 1)).count_ones();
+            let hits = (calls & widened).count_ones();
             let x = (hits as f64 / own as f64 - chance) / (1.0 - chance);
             total[i] += x;
             count[i] += 1;
@@ -49,12 +49,27 @@ pub fn compare(timed: Vec<(u64, i64)>, limits: Limits) -> (Option<f64>, Vec<usiz
             } else {
                 ((mask_a >> -ahead) & window, mask_b & window)
             };
+            if calls_a == 0 || calls_b == 0 {
+                continue;
+            }
+            // Only the minutes both were active in, a minute either side.
+            let low = (calls_a.trailing_zeros().max(calls_b.trailing_zeros()) as i64 - 1).max(0);
+            let high = ((64 - calls_a.leading_zeros()).min(64 - calls_b.leading_zeros()) as i64
+                + 1)
+                .min(width);
+            let span = high - low;
+            if span < limits.min_overlap {
+                continue;
+            }
+            let below = |bits: i64| if bits >= 64 { u64::MAX } else { (1u64 << bits) - 1 };
+            let both = below(high) ^ below(low);
+            let (calls_a, calls_b) = (calls_a & both, calls_b & both);
             let (count_a, count_b) = (calls_a.count_ones(), calls_b.count_ones());
             if count_a < limits.min_calls || count_b < limits.min_calls {
                 continue;
             }
-            add(i, calls_a, count_a, calls_b, count_b, width);
-            add(j, calls_b, count_b, calls_a, count_a, width);
+            add(i, calls_a, count_a, calls_b, both, span);
+            add(j, calls_b, count_b, calls_a, both, span);
         }
     }
     let mut means: Vec<f64> = (0..n)

@@ -75,9 +75,20 @@ def test_accounts_calling_at_their_own_times_are_not() -> None:
     assert in_step == set()
 
 
+def test_people_active_in_the_same_burst_are_not_in_step() -> None:
+    """A class in its 22-minute lesson, each student calling four times when they please:
+    their calls coincide by the burst alone (against the whole hour's density, they would
+    look in step), so chance is the burst's."""
+    for seed in range(5):
+        rng = random.Random(seed)
+        lock, in_step = lockstep(masks([rng.sample(range(9_979, 10_001), 4) for _ in range(10)]))
+        assert lock is None or lock < 0.3
+        assert in_step == set()
+
+
 def test_taking_turns_is_not_lock_step() -> None:
     """Round-robin accounts (a hydra's load balancing) call one after another, not together."""
-    calls = [[10_000 - 24 * i - 3 * k for i in range(3)] for k in range(6)]
+    calls = [[10_000 - 12 * i - 2 * k for i in range(5)] for k in range(6)]
     lock, in_step = lockstep(masks(calls))
     assert lock is not None and lock < 0.3 and in_step == set()
 
