@@ -18,7 +18,7 @@ from stream_detector.stage import CampaignStage, LinkEvidence
 from stream_detector.worker.records import StageCheckpoint, split_key
 from stream_detector.worker.stage import StageState, decode_evidence, encode_evidence
 
-from .builders import T0, event, harvester, hydra, multipath, run
+from .builders import T0, event, harvester, hydra, multipath, person, run
 
 HOUR = 3600.0
 
@@ -250,3 +250,14 @@ def test_replay_drops_the_change_record_the_worker_exports() -> None:
     kept = pickle.loads(worker.stage.export_changes() or b"")
     assert len(dropped["linker"]["pending"]) < 1024 * 4
     assert len(kept["linker"]["pending"]) >= 3000
+
+
+def test_a_harvesting_account_refreshes_its_snapshot_between_early_scorings() -> None:
+    """At its 6th and 12th calls a harvest-like account sends its snapshot alone (no keys, so
+    no group is evaluated on it): the minute masks that lock-step timing compares must span
+    more than its first four calls; a person chatting sends only at its scorings."""
+    harvesting = {e.snapshot.n: e.keys for e in evidence_of(list(harvester("h", T0, 1, 12)))}
+    assert harvesting[6] == [] and harvesting[12] == []
+    assert harvesting[4] and harvesting[8]  # its scorings send its keys
+    chatting = {e.snapshot.n for e in evidence_of(list(person("p", T0, 2)))}
+    assert 6 not in chatting and {4, 8} <= chatting
