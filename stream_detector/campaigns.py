@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 from stream_detector import features as ff
 from stream_detector import prompts as pp
 from stream_detector.alerts import new_memory
-from stream_detector.scoring import DAY, HOUR, HUGE_ANSWER, Term, huge_answers
+from stream_detector.scoring import DAY, HOUR, Term, with_huge_answers
 from stream_detector.state import RECENT, RECENT_SLOTS, REPEATS, RING, AccountState
 from stream_detector.timing import lockstep
 
@@ -581,6 +581,20 @@ class Campaign:
     member_level: int = 0
     members_alerted: int = 0
 
+    def add_key(self, key: int) -> bool:
+        """Add a link key (counted by its kind); whether it was new."""
+        if key in self.keys:
+            return False
+        self.keys[key] = None
+        self.kind_counts[key & 7] += 1
+        return True
+
+    def drop_key(self, key: int) -> None:
+        """Remove a link key, if it is one of the campaign's."""
+        if key in self.keys:
+            del self.keys[key]
+            self.kind_counts[key & 7] -= 1
+
 
 def latest(members: dict[str, None], n: int = SAMPLE_MEMBERS) -> list[str]:
     """The `n` most recently joined members (a bounded sample, O(n))."""
@@ -794,6 +808,11 @@ class CampaignLinker:
         if len(pending) > MAX_PENDING_KEYS:
             self._dirty.pending.add(pending.popitem(last=False)[0])
 
+    def _with_snapshots(self, members: list[str]) -> list[tuple[str, AccountSnapshot]]:
+        """The `members` the stage holds a snapshot of, with it."""
+        lookup = self._lookup
+        return [(m, s) for m in members if (s := lookup(m)) is not None]
+
     @staticmethod
     def _join(group: KeyGroup, account_id: str) -> None:
         if account_id in group.members:
@@ -808,7 +827,7 @@ class CampaignLinker:
             group.next_size = max(group.next_size + 1, int(group.next_size * 1.5))
         sample = latest(group.members)
         counts = card_counts if group.key & 7 == _PAY else harvest_like
-        looked = [(m, s) for m in sample if (s := self._lookup(m)) is not None]
+        looked = self._with_snapshots(sample)
         # Holders in lock-step with the others count by their own traffic, their age aside
         # (aged accounts of one scheduler are no alibi).
         lock, in_step = lockstep(looked)
@@ -884,10 +903,7 @@ class CampaignLinker:
             campaign = Campaign(campaign_id_for(group.key), now)
         else:
             return None
-        added = group.key not in campaign.keys
-        if added:
-            campaign.keys[group.key] = None
-            campaign.kind_counts[group.key & 7] += 1
+        added = campaign.add_key(group.key)
         alone = kind in ALONE_KINDS
         vouched = alone or self._vouches(group.key)
         # A reasoning template that is an operation's by its own group's evidence ties the
@@ -957,17 +973,14 @@ class CampaignLinker:
                 eligible += 1
                 owned += member in campaign.members or member in admitted
         if added and owned * 2 < eligible and len(campaign.keys) > 1:
-            del campaign.keys[group.key]
-            campaign.kind_counts[group.key & 7] -= 1
+            campaign.drop_key(group.key)
         # Nobody it could name is no campaign (yet); nor are one or two holders of a group that
         # is merely a candidate (a class's card with a student or two who got long answers:
         # as a campaign, a template it shares with a hydra would merge it into the hydra's).
         if not campaign.members and (
             not admitted or (len(admitted) < MIN_MEMBERS and group.logit < self.suspicious_logit)
         ):
-            if group.key in campaign.keys:
-                del campaign.keys[group.key]
-                campaign.kind_counts[group.key & 7] -= 1
+            campaign.drop_key(group.key)
             return None
         self.campaigns[campaign.campaign_id] = campaign
         group.campaign = campaign.campaign_id
@@ -1015,9 +1028,7 @@ class CampaignLinker:
         dirty.groups.update(other.keys)
         into.members.update(other.members)
         for key in other.keys:
-            if key not in into.keys:
-                into.keys[key] = None
-                into.kind_counts[key & 7] += 1
+            into.add_key(key)
         for member in other.members:
             self.campaign_of[member] = into.campaign_id
         for key in other.keys:
@@ -1030,7 +1041,7 @@ class CampaignLinker:
         campaign.scored_ts = now
         campaign.scored_size = len(campaign.members)
         campaign.scored_kinds = sum(1 for count in campaign.kind_counts if count)
-        looked = [(m, s) for m in latest(campaign.members) if (s := self._lookup(m)) is not None]
+        looked = self._with_snapshots(latest(campaign.members))
         states = [s for _, s in looked]
         counts = campaign.kind_counts
         kinds = {KINDS[i] for i, count in enumerate(counts) if count}
@@ -1155,9 +1166,7 @@ def assess_group(
     # Harvests are after long answers (written-out reasoning, whole programs): a group whose
     # answers are chat-length (a class on one assignment, an office) is not harvesting.
     out_weight = _clamp(1.2 * math.log2(max(out_mean, 1.0) / GROUP_LONG_ANSWER), -2.5, 1.2)
-    if out_mean > HUGE_ANSWER:
-        out_weight = huge_answers(out_mean)
-    add(("group_output_tokens", out_mean, out_weight))
+    add(("group_output_tokens", out_mean, with_huge_answers(out_weight, out_mean)))
     per_prompt = prompts or 1
     concentration = max(
         agentic / n, cap0 / per_prompt, cap1 / per_prompt, cap2 / per_prompt, cap3 / per_prompt

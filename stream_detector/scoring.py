@@ -31,7 +31,8 @@ WITHHELD_LONG_ANSWER = 2000.0
 WITHHELD_WEIGHT = 1.5
 #: Output tokens that count as one call of volume (a typical chat answer).
 OUTPUT_PER_CALL = 400.0
-#: Mean output tokens per call beyond which answers weigh more than long ones (`huge_answers`).
+#: Mean output tokens per call beyond which answers weigh more than long ones
+#: (`with_huge_answers`).
 HUGE_ANSWER = 2000.0
 DAY = 86400.0
 
@@ -130,11 +131,13 @@ def _clamp(x: float, lo: float, hi: float) -> float:
     return lo if x < lo else hi if x > hi else x
 
 
-def huge_answers(out_mean: float) -> float:
-    """The weight of answers averaging `out_mean` > HUGE_ANSWER tokens, an account's or a
-    group's: many thousand tokens a call (a harvest of written-out reasoning, a reseller's
-    harvests between its customers' chat) are more than long, from a long answer's 1.2 up to
-    half as much again at twice HUGE_ANSWER."""
+def with_huge_answers(weight: float, out_mean: float) -> float:
+    """An answer-length `weight` (an account's or a group's, at most a long answer's 1.2),
+    raised past HUGE_ANSWER mean output tokens: many thousand tokens a call (a harvest of
+    written-out reasoning, a reseller's harvests between its customers' chat) are more than
+    long, up to half as much again at twice HUGE_ANSWER."""
+    if out_mean <= HUGE_ANSWER:
+        return weight
     return min(1.2 + 0.6 * math.log2(out_mean / HUGE_ANSWER), 1.8)
 
 
@@ -168,13 +171,7 @@ def assess(state: AccountState, now: float) -> Assessment:
         add(("output_tokens", out_mean, -2.5))
     else:
         weight = _clamp(0.6 * math.log2(out_mean / 400.0), -1.0, 1.2)
-        add(
-            (
-                "output_tokens",
-                out_mean,
-                huge_answers(out_mean) if out_mean > HUGE_ANSWER else weight,
-            )
-        )
+        add(("output_tokens", out_mean, with_huge_answers(weight, out_mean)))
     ceiling = c[_I["CEILING_HIT"]] / n
     add(("max_tokens_ceiling", ceiling, ceiling))
     elicit = max(c[_ELICIT], c[_I["THINKING"]]) / n

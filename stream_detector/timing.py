@@ -54,6 +54,8 @@ LIMITS = Limits(MASK_MINUTES, MIN_OVERLAP, MIN_CALLS, MAX_CHANCE, IN_STEP, PARTN
 
 
 class Timed(Protocol):
+    """What `lockstep` reads of a snapshot (or an account state)."""
+
     minute_mask: int
     mask_minute: int
 
