@@ -844,8 +844,59 @@ class CampaignLinker:
             group.terms.append(("group_harvest_share", share, weight))
             group.logit += weight
         if group.logit < self.candidate_logit:
+            if group.key & 7 == _PAY and share >= TIE_SHARE:
+                counting = [m for m, s in looked if counts(s, now)]
+                campaign = self._operating(counting)
+                if campaign is not None:
+                    return self._adopt_card(group, campaign, now)
             return None
         return self._attach(group, now, in_step)
+
+    def _operating(self, holders: list[str]) -> Campaign | None:
+        """The campaign that most of `holders` (a card's counting holders) reach through one
+        of its infrastructure keys (a network prefix or system prompt that mostly its
+        harvesters share), if any: a reseller pays with several cards from the same
+        servers, and each card's few holders alone are no candidate."""
+        votes: dict[str, int] = {}
+        groups, keys_of = self._groups, self._keys_of
+        for member in holders:
+            seen: set[str] = set()
+            for key in keys_of.get(member, (0.0, ()))[1]:
+                if (
+                    key & 7 in (_NET, _SYS)
+                    and (g := groups.get(key)) is not None
+                    and g.campaign is not None
+                    and g.campaign not in seen
+                    and g.share >= HARVEST_SHARE
+                    and (c := self.campaigns.get(g.campaign)) is not None
+                    and key in c.keys
+                ):
+                    seen.add(g.campaign)
+                    votes[g.campaign] = votes.get(g.campaign, 0) + 1
+        if not votes:
+            return None
+        best = max(votes, key=votes.__getitem__)
+        if votes[best] * 2 <= len(holders) or votes[best] < 2:
+            return None
+        return self.campaigns[best]
+
+    def _adopt_card(self, group: KeyGroup, campaign: Campaign, now: float) -> Campaign:
+        """Make a card the campaign's and admit its unvouched holders."""
+        campaign.add_key(group.key)
+        group.campaign = campaign.campaign_id
+        group.attached = len(group.members)
+        admitted = [
+            m
+            for m in group.members
+            if m not in campaign.members
+            and (state := self._lookup(m)) is not None
+            and unvouched(state, now)
+        ]
+        self._dirty.campaign_of.update(admitted)
+        for member in admitted:
+            campaign.members[member] = None
+            self.campaign_of[member] = campaign.campaign_id
+        return self._settle(campaign, now)
 
     def _attach(self, group: KeyGroup, now: float, in_step: set[str]) -> Campaign | None:
         """Put a candidate group into a campaign.

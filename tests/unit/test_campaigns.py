@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from stream_detector.campaigns import AccountSnapshot, Campaign, assess_group, harvest_like
 from stream_detector.config import DetectorConfig
 from stream_detector.detector import Detector
@@ -221,6 +223,40 @@ def test_a_huge_answer_on_a_campaigns_card_draws_its_holder_in_at_once() -> None
     alerts = run(pipeline, [_on_card("late", "h-card-0", late, 5, tokens=20000)])
     assert "late" in pipeline.stage.linker.campaign_of
     assert [a.severity for a in alerts if a.subject == "late"] == ["high"]
+
+
+def _second_card(ip_of: Callable[[int], str], at: float) -> list[dict[str, object]]:
+    """Four aged accounts on a card of their own, each asking for one 3,000-word guide."""
+    return [
+        event(
+            k,
+            f"b-{k}",
+            at + k * 120.0,
+            account_created_ts=at - 60 * 86400.0,
+            payment_fingerprint="card-b",
+            ip=ip_of(k),
+            user_agent=f"client-{k}/2.0",
+            output_tokens=9000,
+            max_tokens=32000,
+            prompt=f"Write a comprehensive guide to topic {k}, at least 3000 words.",
+        )
+        for k in range(4)
+    ]
+
+
+def test_a_card_whose_holders_call_from_a_campaigns_servers_is_the_campaigns() -> None:
+    """A reseller pays with several cards from the same servers: a card whose few holders
+    alone are no candidate joins the campaign that most of them reach through its network.
+    The same card's holders on networks of their own stay out."""
+    pipeline, late = _after_hydra()
+    linker = pipeline.stage.linker
+    alerts = run(pipeline, _second_card(lambda k: f"198.51.100.{20 + k}", late))
+    hydra_campaign = linker.campaign_of["h-0"]
+    assert {linker.campaign_of.get(f"b-{k}") for k in range(4)} == {hydra_campaign}
+    assert {a.subject for a in alerts if a.severity == "high"} == {f"b-{k}" for k in range(4)}
+    pipeline, late = _after_hydra()
+    run(pipeline, _second_card(lambda k: f"203.0.{k}.9", late))
+    assert not [k for k in range(4) if f"b-{k}" in pipeline.stage.linker.campaign_of]
 
 
 def test_an_old_account_counts_as_harvesting_only_after_more_than_one_long_answer() -> None:
