@@ -95,6 +95,9 @@ YOUNG_S = 30 * DAY
 #: Mean output tokens per call below which an account's traffic is not harvest-like at all.
 HARVEST_MIN_ANSWER = 250
 LONG_ANSWER = 1000
+#: Answers that filled a `max_tokens` this small (mean output tokens below it) were cut short
+#: by the caller's budget, not long by what was asked (see `long_answers`).
+SMALL_BUDGET = 1300
 #: Mean output tokens per call above chat length: of an account a shared card alone draws into
 #: a campaign, and of one committed to harvesting (`committed`).
 SUBSTANTIAL_ANSWER = 800
@@ -114,6 +117,7 @@ _I_AGENTIC = ff.AGENTIC.bit_length() - 1
 _I_PROMPT = ff.HAS_PROMPT.bit_length() - 1
 _I_RATE_LIMITED = ff.RATE_LIMITED.bit_length() - 1
 _I_MULTI_TURN = ff.MULTI_TURN.bit_length() - 1
+_I_CEILING = ff.CEILING_HIT.bit_length() - 1
 _C0, _C1, _C2, _C3 = (
     pp.CODING.bit_length() - 1,
     pp.FORMAL_REASONING.bit_length() - 1,
@@ -191,6 +195,7 @@ class AccountSnapshot:
         "_rate_hour",
         "agentic",
         "caps",
+        "ceiling",
         "created_key",
         "created_ts",
         "elicit",
@@ -234,6 +239,8 @@ class AccountSnapshot:
     mask_minute: int
     #: Calls continuing a conversation (more than one message in the request).
     multi_turn: int
+    #: Calls whose answer filled the requested `max_tokens` (90 % of it or more).
+    ceiling: int
     #: Prompts per capability (coding, formal reasoning, rewriting, grading).
     caps: tuple[int, int, int, int]
     hod_mask: int
@@ -270,6 +277,7 @@ class AccountSnapshot:
         snap.rate_limited = c[_I_RATE_LIMITED]
         snap.repeats = c[REPEATS]
         snap.multi_turn = c[_I_MULTI_TURN]
+        snap.ceiling = c[_I_CEILING]
         caps = snap.caps = (c[_C0], c[_C1], c[_C2], c[_C3])
         snap.hod_mask = state.hod_mask
         snap.minute_mask = state.minute_mask
@@ -336,7 +344,7 @@ class AccountSnapshot:
 
     # --- wire format ----------------------------------------------------------------------
     def encode(self) -> bytes:
-        """Compact little-endian bytes (~225): the evidence topic and the stage checkpoint."""
+        """Compact little-endian bytes (~229): the evidence topic and the stage checkpoint."""
         policy = self.policy or new_memory()
         created = self.created_ts
         return _SNAPSHOT.pack(
@@ -352,6 +360,7 @@ class AccountSnapshot:
             self.rate_limited,
             self.repeats,
             self.multi_turn,
+            self.ceiling,
             *self.caps,
             self.hod_mask,
             self.ring_hour,
@@ -386,6 +395,7 @@ class AccountSnapshot:
             snap.rate_limited,
             snap.repeats,
             snap.multi_turn,
+            snap.ceiling,
             c0,
             c1,
             c2,
@@ -401,20 +411,20 @@ class AccountSnapshot:
             snap.harvest,
             snap.minute_mask,
             snap.mask_minute,
-        ) = values[:27]
+        ) = values[:28]
         snap.created_ts = None if created == _NO_TIME else created
         snap.caps = (c0, c1, c2, c3)
         snap.policy = [level, last, suppressed, base_score, base_rate] if has_policy else []
-        snap.ring = array("I", values[27:])
+        snap.ring = array("I", values[28:])
         snap._derive()
         return snap
 
 
 #: first/last/created ts, n, out tokens, org, elicit, agentic, prompts, rate-limited, repeats,
-#: multi-turn calls, four capabilities, hour-of-day mask, ring hour, policy memory (level, last
-#: ts, suppressed, base score, base rate, present), harvest, minute mask and its minute, 24
-#: hourly counts.
-_SNAPSHOT = struct.Struct("<dddIQ?IIIIIIIIIIIiBd?dd??Qq24I")
+#: multi-turn calls, calls at the max_tokens ceiling, four capabilities, hour-of-day mask,
+#: ring hour, policy memory (level, last ts, suppressed, base score, base rate, present),
+#: harvest, minute mask and its minute, 24 hourly counts.
+_SNAPSHOT = struct.Struct("<dddIQ?IIIIIIIIIIIIiBd?dd??Qq24I")
 SNAPSHOT_BYTES = _SNAPSHOT.size
 _NO_TIME = -1.0e300
 
@@ -517,7 +527,7 @@ def committed(snap: AccountSnapshot) -> bool:
             snap.elicit * 10 >= 6 * n
             or snap.agentic * 10 >= 7 * n
             or (snap.prompts and max(snap.caps) * 10 >= 7 * snap.prompts)
-            or snap.out_tokens >= LONG_ANSWER * n
+            or long_answers(snap)
         )
     )
 
@@ -531,8 +541,13 @@ def unvouched(snap: AccountSnapshot, now: float) -> bool:
 
 
 def long_answers(snap: AccountSnapshot) -> bool:
-    """Whether an account's answers average `LONG_ANSWER` output tokens or more."""
-    return snap.out_tokens >= LONG_ANSWER * snap.n
+    """Whether an account's answers average `LONG_ANSWER` output tokens or more, and not
+    because most filled a small budget: an app that caps answers at the SDKs' usual 1,024
+    tokens gets them cut short (a class's exercise tool, a chat app); a harvest asks room for
+    whole answers (no campaign in four generators' traffic filled a budget this small)."""
+    n = snap.n
+    out = snap.out_tokens
+    return out >= LONG_ANSWER * n and (snap.ceiling * 2 <= n or out >= SMALL_BUDGET * n)
 
 
 def long_single_calls(snap: AccountSnapshot) -> bool:

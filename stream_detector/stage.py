@@ -49,9 +49,9 @@ from stream_detector.scoring import Term, explain, logit, sigmoid
 #: How far (log-odds) below the `low` threshold a key group may be and still join a candidate
 #: campaign, to be judged with the groups it is linked to.
 CANDIDATE_MARGIN = 3.5
-#: Version of the stage checkpoint (`CampaignStage.export_state`; 5: snapshots carry the
-#: minute mask).
-STAGE_STATE_VERSION = 5
+#: Version of the stage checkpoint (`CampaignStage.export_state`; 6: snapshots carry the
+#: count of answers at the max_tokens ceiling).
+STAGE_STATE_VERSION = 6
 #: Expire idle snapshots every this many pieces of evidence (amortised; O(expired)).
 EXPIRY_EVERY = 1024
 

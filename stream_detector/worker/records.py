@@ -50,7 +50,7 @@ from typing import Any
 import orjson
 
 #: Version byte of every value written here.
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
 #: Largest shared-state chunk (well under a produce batch and a message).
 CHUNK_BYTES = 256 * 1024
 

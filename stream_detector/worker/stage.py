@@ -52,8 +52,9 @@ from stream_detector.worker.records import (
 
 log = logging.getLogger(__name__)
 
-#: Version byte of an evidence record's value (4: snapshots carry the minute mask).
-EVIDENCE_VERSION = 4
+#: Version byte of an evidence record's value (5: snapshots carry the count of answers at
+#: the max_tokens ceiling).
+EVIDENCE_VERSION = 5
 #: Version, source offset, event time, number of keys.
 _HEAD = struct.Struct("<BqdH")
 _KEY_BYTES = 9  # a link key is a 64-bit digest shifted left 3 bits, plus its kind

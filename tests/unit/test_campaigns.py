@@ -259,6 +259,38 @@ def test_a_card_whose_holders_call_from_a_campaigns_servers_is_the_campaigns() -
     assert not [k for k in range(4) if f"b-{k}" in pipeline.stage.linker.campaign_of]
 
 
+def test_answers_cut_short_by_a_small_budget_do_not_draw_an_account_in() -> None:
+    """Students on the hydra's reasoning template, one call each, answers of 1,024 tokens:
+    with the exercise tool's 1,024-token budget the answers filled it (cut short, not long)
+    and nobody is drawn in; asking room for 16,000 tokens, they would be."""
+
+    def students(budget: int, at: float) -> list[dict[str, object]]:
+        return [
+            event(
+                k,
+                f"s-{k}",
+                at + k * 30.0,
+                account_created_ts=at - 86400.0,
+                payment_fingerprint=f"card-{k}",
+                ip=f"203.0.113.{k}",
+                user_agent="python-requests/2.32.3",
+                output_tokens=1024,
+                max_tokens=budget,
+                prompt=f"Q{k}: integrate x^{k % 9} e^x dx. Explain your reasoning step by step.",
+            )
+            for k in range(8)
+        ]
+
+    drawn = {}
+    for budget in (1024, 16000):
+        pipeline, late = _after_hydra()
+        run(pipeline, students(budget, late))
+        campaign_of = pipeline.stage.linker.campaign_of
+        drawn[budget] = sum(1 for k in range(8) if f"s-{k}" in campaign_of)
+    assert drawn[1024] == 0
+    assert drawn[16000] >= 5
+
+
 def test_an_old_account_counts_as_harvesting_only_after_more_than_one_long_answer() -> None:
     """One long rewrite from a years-old account says little of what it does."""
     detector = Detector()
@@ -271,7 +303,7 @@ def test_an_old_account_counts_as_harvesting_only_after_more_than_one_long_answe
             start + i * 600.0,
             account_created_ts=T0,
             output_tokens=1024,
-            max_tokens=1024,
+            max_tokens=4096,
             prompt=f"rewrite my cover letter intro, version {i}: I am a diligent engineer.",
         )
 
