@@ -976,7 +976,8 @@ class CampaignLinker:
         # accounts that mostly ask for reasoning, and get long answers in single calls, with it
         # alone: one actor's accounts may share nothing else (own cards, networks and clients
         # for each). People on the same template hold conversations; an agent tool's
-        # boilerplate (its side calls) is shared by all its users: both need a second tie.
+        # boilerplate (its side calls) is shared by all its users: both need a second tie. So
+        # does an account's first call: a newcomer may try a popular prompt once.
         enough = (
             kind == "tpl"
             and vouched
@@ -1015,6 +1016,7 @@ class CampaignLinker:
                     )
                     or (
                         enough
+                        and state.n >= 2
                         and state.elicit * 10 >= 6 * state.n
                         and state.agentic * 2 < state.n
                         and long_single_calls(state)

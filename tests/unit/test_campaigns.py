@@ -420,6 +420,24 @@ def test_people_in_conversations_on_an_operations_template_are_not_drawn_in() ->
     assert campaign_of.get("single") == campaign_of["m-0"]  # the rule, not the traffic
 
 
+def test_one_call_on_an_operations_template_does_not_tie_an_account_to_it() -> None:
+    """A first call on an operation's reasoning template may be a newcomer trying a popular
+    prompt once (in the adversarial blind traffic, 3-5 new users per set were drawn in so):
+    the template alone ties an account from its second such call."""
+    pipeline = Pipeline()
+    events = list(multipath("m", 8, T0, hours=4))
+    start = T0 + 2 * 3600.0
+    calls = [
+        {**c, "account_created_ts": start - 3600.0}  # made an hour before
+        for c in _on_templates("newcomer", False, start)
+    ]
+    run(pipeline, sorted([*events, calls[0]], key=lambda e: float(e["ts"])))
+    campaign_of = pipeline.stage.linker.campaign_of
+    assert "newcomer" not in campaign_of
+    run(pipeline, [calls[1]])
+    assert campaign_of.get("newcomer") == campaign_of["m-0"]
+
+
 def test_a_candidate_group_does_not_start_a_campaign_of_fewer_than_three() -> None:
     """A group that is a candidate but not suspicious on its own starts no campaign with the
     one or two holders it could draw in (in the blind traffic a class's card did, and a
