@@ -544,7 +544,8 @@ def long_answers(snap: AccountSnapshot) -> bool:
     """Whether an account's answers average `LONG_ANSWER` output tokens or more, and not
     because most filled a small budget: an app that caps answers at the SDKs' usual 1,024
     tokens gets them cut short (a class's exercise tool, a chat app); a harvest asks room for
-    whole answers (no campaign in four generators' traffic filled a budget this small)."""
+    whole answers (no harvesting call in four generators' traffic filled a budget this small;
+    a reseller's forwarded chat can)."""
     n = snap.n
     out = snap.out_tokens
     return out >= LONG_ANSWER * n and (snap.ceiling * 2 <= n or out >= SMALL_BUDGET * n)
@@ -811,9 +812,7 @@ class CampaignLinker:
             unvouched(state, now) or (not state.has_org and self._owns_card(group, campaign, now))
         ):
             return None
-        campaign.members[account_id] = None
-        self.campaign_of[account_id] = campaign.campaign_id
-        self._dirty.campaign_of.add(account_id)
+        self._admit(campaign, [account_id])
         return self._settle(campaign, now)
 
     def _remember_pending(self, key: int, account_id: str) -> None:
@@ -907,11 +906,16 @@ class CampaignLinker:
             and (state := self._lookup(m)) is not None
             and unvouched(state, now)
         ]
-        self._dirty.campaign_of.update(admitted)
-        for member in admitted:
-            campaign.members[member] = None
-            self.campaign_of[member] = campaign.campaign_id
+        self._admit(campaign, admitted)
         return self._settle(campaign, now)
+
+    def _admit(self, campaign: Campaign, members: list[str]) -> None:
+        """Make `members` the campaign's."""
+        self._dirty.campaign_of.update(members)
+        campaign_of, cid = self.campaign_of, campaign.campaign_id
+        for member in members:
+            campaign.members[member] = None
+            campaign_of[member] = cid
 
     def _attach(self, group: KeyGroup, now: float, in_step: set[str]) -> Campaign | None:
         """Put a candidate group into a campaign.
@@ -1053,10 +1057,7 @@ class CampaignLinker:
         self.campaigns[campaign.campaign_id] = campaign
         group.campaign = campaign.campaign_id
         self._dirty.campaigns.add(campaign.campaign_id)
-        self._dirty.campaign_of.update(admitted)
-        for member in admitted:
-            campaign.members[member] = None
-            self.campaign_of[member] = campaign.campaign_id
+        self._admit(campaign, admitted)
         return self._settle(campaign, now)
 
     def _owns_card(self, group: KeyGroup, campaign: Campaign, now: float) -> bool:
