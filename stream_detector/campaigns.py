@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from itertools import islice
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from stream_detector import features as ff
 from stream_detector import prompts as pp
@@ -612,6 +612,20 @@ class Campaign:
             self.kind_counts[key & 7] -= 1
 
 
+class _Ties(NamedTuple):
+    """A group's key as a tie to the campaign it is the key of (`CampaignLinker._ties`)."""
+
+    group: KeyGroup
+    campaign: Campaign
+    kind: str
+    alone: bool
+    vouched: bool
+    enough: bool
+    crowded: bool
+    own_card: Callable[[], bool]
+    in_step: set[str]
+
+
 def latest(members: dict[str, None], n: int = SAMPLE_MEMBERS) -> list[str]:
     """The `n` most recently joined members (a bounded sample, O(n))."""
     return list(islice(reversed(members), n))
@@ -794,26 +808,11 @@ class CampaignLinker:
                 campaign = self._evaluate(group, now)
                 if campaign is not None and campaign not in changed:
                     changed.append(campaign)
-            elif key & 7 == _PAY and account_id not in self.campaign_of:
-                # A campaign's card draws its new holders in at once, not at the card group's
-                # next look: a reseller's accounts come one by one, a few calls each.
-                campaign = self._by_card(group, account_id, now)
+            elif group.campaign is not None and account_id not in self.campaign_of:
+                campaign = self._consider(group, account_id, now)
                 if campaign is not None and campaign not in changed:
                     changed.append(campaign)
         return changed
-
-    def _by_card(self, group: KeyGroup, account_id: str, now: float) -> Campaign | None:
-        """The campaign a card already pays for, with `account_id` admitted if unvouched."""
-        campaign = self.campaigns.get(group.campaign) if group.campaign is not None else None
-        state = self._lookup(account_id)
-        if campaign is None or group.key not in campaign.keys or state is None:
-            return None
-        if not (
-            unvouched(state, now) or (not state.has_org and self._owns_card(group, campaign, now))
-        ):
-            return None
-        self._admit(campaign, [account_id])
-        return self._settle(campaign, now)
 
     def _remember_pending(self, key: int, account_id: str) -> None:
         pending = self._pending
@@ -974,67 +973,15 @@ class CampaignLinker:
         else:
             return None
         added = campaign.add_key(group.key)
-        alone = kind in ALONE_KINDS
-        vouched = alone or self._vouches(group.key)
-        # A reasoning template that is an operation's by its own group's evidence ties the
-        # accounts that mostly ask for reasoning, and get long answers in single calls, with it
-        # alone: one actor's accounts may share nothing else (own cards, networks and clients
-        # for each). People on the same template hold conversations; an agent tool's
-        # boilerplate (its side calls) is shared by all its users: both need a second tie. So
-        # does an account's first call: a newcomer may try a popular prompt once.
-        enough = (
-            kind == "tpl"
-            and vouched
-            and group.total >= TEMPLATE_ALONE
-            and _value(group.terms, "group_reasoning_elicitation") >= 0.6
-        )
-        # A network nearly all of whose holders harvest is an operation's infrastructure (a
-        # router's addresses that a swarm of throwaway accounts goes through): it ties the
-        # young accounts on it that harvest long answers themselves, without a second key.
-        crowded = kind == "net" and group.share >= CROWDED_SHARE
-        # Whether the card is the campaign's own, asked once (and only if a member needs it).
-        own_card = cache(lambda: self._owns_card(group, campaign, now))
+        ties = self._ties(group, campaign, now, in_step)
         admitted = [
             member
             for member in considered
-            if kind != "cli"  # a client ties nobody, neither first nor second
-            and member not in campaign.members
+            if member not in campaign.members
             and (state := self._lookup(member)) is not None
-            and (
-                # A card shared with a campaign is tie enough without the member's own traffic
-                # giving it away: a reseller passes its customers' chat through between harvests.
-                # A creation cohort is, for accounts that harvest long answers themselves.
-                (
-                    unvouched(state, now) or (not state.has_org and own_card())
-                    if kind == "pay"
-                    else committed(state) and long_answers(state)
-                )
-                if alone
-                else (harvest_like(state, now) or (member in in_step and state.harvest))
-                and committed(state)
-                and (
-                    (
-                        member in in_step
-                        and group.share >= HARVEST_SHARE
-                        and long_single_calls(state)
-                    )
-                    or (
-                        enough
-                        and state.n >= 2
-                        and state.elicit * 10 >= 6 * state.n
-                        and state.agentic * 2 < state.n
-                        and long_single_calls(state)
-                    )
-                    or (
-                        crowded
-                        and long_single_calls(state)
-                        and state.created_key >= now - YOUNG_S
-                        and state.n >= 2
-                    )
-                    or self._tied(member, campaign, group.key, vouched)
-                )
-            )
+            and self._admissible(member, state, ties, now)
         ]
+        alone = ties.alone
         # The key is the campaign's only if most of the group's eligible holders are (or now
         # become) its members: a key it merely shares with others (a popular phrase, a
         # class's card that one harvester also used) must not tie those others to it later.
@@ -1058,6 +1005,82 @@ class CampaignLinker:
         group.campaign = campaign.campaign_id
         self._dirty.campaigns.add(campaign.campaign_id)
         self._admit(campaign, admitted)
+        return self._settle(campaign, now)
+
+    def _ties(self, group: KeyGroup, campaign: Campaign, now: float, in_step: set[str]) -> _Ties:
+        """What a group's key ties to the campaign it is the key of (see `_admissible`)."""
+        kind = key_kind(group.key)
+        alone = kind in ALONE_KINDS
+        vouched = alone or self._vouches(group.key)
+        # A reasoning template that is an operation's by its own group's evidence ties the
+        # accounts that mostly ask for reasoning, and get long answers in single calls, with it
+        # alone: one actor's accounts may share nothing else (own cards, networks and clients
+        # for each). People on the same template hold conversations; an agent tool's
+        # boilerplate (its side calls) is shared by all its users: both need a second tie. So
+        # does an account's first call: a newcomer may try a popular prompt once.
+        enough = (
+            kind == "tpl"
+            and vouched
+            and group.total >= TEMPLATE_ALONE
+            and _value(group.terms, "group_reasoning_elicitation") >= 0.6
+        )
+        # A network nearly all of whose holders harvest is an operation's infrastructure (a
+        # router's addresses that a swarm of throwaway accounts goes through): it ties the
+        # young accounts on it that harvest long answers themselves, without a second key.
+        crowded = kind == "net" and group.share >= CROWDED_SHARE
+        # Whether the card is the campaign's own, asked once (and only if a member needs it).
+        own_card = cache(lambda: self._owns_card(group, campaign, now))
+        return _Ties(group, campaign, kind, alone, vouched, enough, crowded, own_card, in_step)
+
+    def _admissible(self, member: str, state: AccountSnapshot, ties: _Ties, now: float) -> bool:
+        """Whether the key of `ties` draws `member` (not yet in its campaign) in."""
+        kind = ties.kind
+        if kind == "cli":  # a client ties nobody, neither first nor second
+            return False
+        if ties.alone:
+            # A card shared with a campaign is tie enough without the member's own traffic
+            # giving it away: a reseller passes its customers' chat through between harvests.
+            # A creation cohort is, for accounts that harvest long answers themselves.
+            if kind == "pay":
+                return unvouched(state, now) or (not state.has_org and ties.own_card())
+            return committed(state) and long_answers(state)
+        in_step = member in ties.in_step
+        return (
+            (harvest_like(state, now) or (in_step and state.harvest))
+            and committed(state)
+            and (
+                (in_step and ties.group.share >= HARVEST_SHARE and long_single_calls(state))
+                or (
+                    ties.enough
+                    and state.n >= 2
+                    and state.elicit * 10 >= 6 * state.n
+                    and state.agentic * 2 < state.n
+                    and long_single_calls(state)
+                )
+                or (
+                    ties.crowded
+                    and long_single_calls(state)
+                    and state.created_key >= now - YOUNG_S
+                    and state.n >= 2
+                )
+                or self._tied(member, ties.campaign, ties.group.key, ties.vouched)
+            )
+        )
+
+    def _consider(self, group: KeyGroup, account_id: str, now: float) -> Campaign | None:
+        """The campaign a group's key is one of, with `account_id` admitted if the key draws it
+        in: a holder's new evidence is judged at once, not at the group's next look (a
+        reseller's accounts come one by one, a few calls each; a swarm's stop after a few)."""
+        campaign = self.campaigns.get(group.campaign) if group.campaign is not None else None
+        state = self._lookup(account_id)
+        if (
+            campaign is None
+            or group.key not in campaign.keys
+            or state is None
+            or not self._admissible(account_id, state, self._ties(group, campaign, now, set()), now)
+        ):
+            return None
+        self._admit(campaign, [account_id])
         return self._settle(campaign, now)
 
     def _owns_card(self, group: KeyGroup, campaign: Campaign, now: float) -> bool:

@@ -291,6 +291,38 @@ def test_answers_cut_short_by_a_small_budget_do_not_draw_an_account_in() -> None
     assert drawn[16000] >= 5
 
 
+def test_a_holder_tied_to_a_campaign_is_drawn_in_at_its_own_evidence() -> None:
+    """Young harvesters arriving one a minute on the hydra's network and template, each with
+    a card of its own: the first makes the network's group look again and is drawn in; the
+    next ones are judged at their own evidence, not left for the group's next look (a swarm's
+    accounts stop after a few calls)."""
+    pipeline, late = _after_hydra()
+    linker = pipeline.stage.linker
+    hydra_campaign = linker.campaign_of["h-0"]
+    for k in range(3):
+        account = f"late-{k}"
+        run(
+            pipeline,
+            [
+                event(
+                    k,
+                    account,
+                    late + 60.0 * k,
+                    account_created_ts=late - 7200.0,
+                    payment_fingerprint=f"own-card-{k}",
+                    ip=f"198.51.100.{40 + k}",
+                    user_agent="python-httpx/0.27.0",
+                    output_tokens=3000,
+                    max_tokens=4096,
+                    thinking=True,
+                    prompt=f"Q{900 + k}: integrate x^{k} e^x dx. "
+                    "Explain your reasoning step by step.",
+                )
+            ],
+        )
+        assert linker.campaign_of.get(account) == hydra_campaign
+
+
 def test_an_old_account_counts_as_harvesting_only_after_more_than_one_long_answer() -> None:
     """One long rewrite from a years-old account says little of what it does."""
     detector = Detector()
