@@ -101,6 +101,8 @@ SMALL_BUDGET = 1300
 #: Mean output tokens per call above chat length: of an account a shared card alone draws into
 #: a campaign, and of one committed to harvesting (`committed`).
 SUBSTANTIAL_ANSWER = 800
+#: ... and of one that asks for reasoning in every call, single calls only (`committed`).
+COERCED_ANSWER = 600
 #: Lock-step timing's weight in a group's log-odds: none below LOCKSTEP_FROM (excess over
 #: chance, see `timing`), all of it from LOCKSTEP_FULL, and only as the group's answers
 #: average from SUBSTANTIAL_ANSWER to LOCKSTEP_ANSWER_RAMP more.
@@ -515,14 +517,18 @@ def has_card(keys: list[int]) -> bool:
 def committed(snap: AccountSnapshot) -> bool:
     """Whether most of an account's traffic harvests: more than chat-length answers, and
     reasoning asked for in most calls, one capability in most, or long answers on average (a
-    reseller's own chat in between). Without a shared card, only such an account is drawn
-    into a campaign through the keys it shares (a newcomer who tried a popular template once
-    or twice among other questions, or a student on the class's reasoning exercise, is
-    not)."""
+    reseller's own chat in between); or reasoning asked for in every call, each a single
+    call, with answers past `COERCED_ANSWER` (coerced reasoning traces need not be long).
+    Without a shared card, only such an account is drawn into a campaign through the keys
+    it shares (a newcomer who tried a popular template once or twice among other
+    questions, or a student on the class's reasoning exercise, is not)."""
     n = snap.n
+    out = snap.out_tokens
+    if n and snap.elicit == n and not snap.multi_turn and out >= COERCED_ANSWER * n:
+        return True
     return bool(
         n
-        and snap.out_tokens >= SUBSTANTIAL_ANSWER * n
+        and out >= SUBSTANTIAL_ANSWER * n
         and (
             snap.elicit * 10 >= 6 * n
             or snap.agentic * 10 >= 7 * n

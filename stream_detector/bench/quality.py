@@ -69,10 +69,11 @@ def row(label: str, report: dict[str, Any]) -> str:
         if p["alerted"]
     )
     critical = report["critical_on_benign"]["accounts"]
-    precision = high["precision"]
+    recall, precision = (
+        "-" if (x := high[name]) is None else f"{x:.3f}" for name in ("recall", "precision")
+    )
     return (
-        f"{label:<22} recall {high['recall']:.3f}  precision "
-        f"{'-' if precision is None else f'{precision:.3f}'}  critical-on-benign {critical}\n"
+        f"{label:<22} recall {recall}  precision {precision}  critical-on-benign {critical}\n"
         f"{'':<22} named at high (all/<=1h of campaign/<=1h of own start): {campaigns or '-'}\n"
         f"{'':<22} benign at high: {noisy or 'none'}"
     )

@@ -323,6 +323,39 @@ def test_a_holder_tied_to_a_campaign_is_drawn_in_at_its_own_evidence() -> None:
         assert linker.campaign_of.get(account) == hydra_campaign
 
 
+def test_reasoning_asked_in_every_single_call_commits_an_account_with_shorter_answers() -> None:
+    """A throwaway account on the hydra's network and template asking for written-out
+    reasoning in every call, one call at a time, with 700-token answers is drawn in: coerced
+    reasoning traces need not be long. The same answers with a chat question among them
+    (a person on a popular prompt) are not enough."""
+
+    def calls(account: str, chat_at: int | None) -> list[dict[str, object]]:
+        return [
+            event(
+                i,
+                account,
+                late + 600.0 + i * 90.0,
+                account_created_ts=late - 600.0,
+                ip="198.51.100.77",
+                user_agent="python-httpx/0.27.0",
+                output_tokens=700,
+                max_tokens=4096,
+                thinking=i != chat_at,
+                prompt="Thanks! And what should I cook tonight?"
+                if i == chat_at
+                else f"Q{700 + i}: integrate x^{i} e^x dx. Explain your reasoning step by step.",
+            )
+            for i in range(4)
+        ]
+
+    pipeline, late = _after_hydra()
+    run(pipeline, calls("coerced", None))
+    run(pipeline, calls("person", 0))
+    campaign_of = pipeline.stage.linker.campaign_of
+    assert campaign_of.get("coerced") == campaign_of["h-0"]
+    assert "person" not in campaign_of
+
+
 def test_an_old_account_counts_as_harvesting_only_after_more_than_one_long_answer() -> None:
     """One long rewrite from a years-old account says little of what it does."""
     detector = Detector()
