@@ -85,6 +85,13 @@ _ANYWHERE: dict[int, tuple[str, ...]] = {
         "adım adım", "akıl yürüt", "langkah demi langkah", "proses berpikir",
         "krok po kroku", "stap voor stap", "từng bước", "suy luận", "lập luận",
         "चरण दर चरण", "कदम दर कदम", "خطوة بخطوة",
+        # the same asks ("your thought process", "every step", "your reasoning") in the
+        # languages above, as people phrase them
+        "processus de réflexion", "processus de pensée", "chaque étape", "sans sauter",
+        "processo de pensamento", "cada etapa", "cada passo", "sem pular",
+        "cada paso", "sin saltar", "processo di pensiero", "ogni passaggio",
+        "zwischenschritt", "jeden schritt", "überlegungen", "denkweg",
+        "استدلال", "تفكيرك", "طريقة تفكير", "كل خطوة",
         # scripts written without spaces, and stems inflected beyond word matching
         "逐步", "一步一步", "推理", "思考过程", "思维链", "思路", "详细解释", "解题过程", "推导",
         "详细说明理由", "пошагово", "рассужд", "обоснуй", "단계별", "추론", "생각하는 과정",

@@ -44,6 +44,10 @@ def test_free_text_does_not_collide() -> None:
         "Löse die Aufgabe Schritt für Schritt.",
         "Покажи пошагово своё рассуждение.",
         "Write out your full chain-of-thought, then the answer.",
+        "Détaille ton processus de réflexion, sans sauter d'étape.",
+        "Mostre todo o seu processo de pensamento, sem pular etapas.",
+        "Schreibe jeden Zwischenschritt deiner Überlegungen auf.",
+        "وضّح كل خطوة من خطوات استدلالك بالتفصيل.",
     ],
 )
 def test_reasoning_elicitation_in_several_languages(prompt: str) -> None:
