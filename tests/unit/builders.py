@@ -89,21 +89,28 @@ def hydra(name: str, accounts: int, start: float, hours: float) -> Iterator[dict
     for tick in range(int(hours * 3600 / per_account_gap)):
         for k in range(accounts):
             ts = start + tick * per_account_gap + k * per_account_gap / accounts
-            account = f"{name}-{k}"
-            yield event(
-                i,
-                account,
-                ts,
-                account_created_ts=start - 7200,
-                payment_fingerprint=f"{name}-card-{k % 2}",
-                ip=f"198.51.100.{10 + k}",
-                user_agent="python-httpx/0.27.0",
-                output_tokens=3000,
-                max_tokens=4096,
-                thinking=True,
-                prompt=f"Q{i}: integrate x^{i % 9} e^x dx. Explain your reasoning step by step.",
-            )
+            yield hydra_call(i, f"{name}-{k}", ts, start - 7200, f"{name}-card-{k % 2}", 10 + k)
             i += 1
+
+
+def hydra_call(
+    i: int, account: str, ts: float, created: float, card: str, host: int
+) -> dict[str, Any]:
+    """The `i`-th call of a hydra's: from `host` on its datacenter prefix, thinking on a
+    templated calculus question, a 3,000-token answer."""
+    return event(
+        i,
+        account,
+        ts,
+        account_created_ts=created,
+        payment_fingerprint=card,
+        ip=f"198.51.100.{host}",
+        user_agent="python-httpx/0.27.0",
+        output_tokens=3000,
+        max_tokens=4096,
+        thinking=True,
+        prompt=f"Q{i}: integrate x^{i % 9} e^x dx. Explain your reasoning step by step.",
+    )
 
 
 def office(name: str, accounts: int, start: float, days: int) -> Iterator[dict[str, Any]]:

@@ -15,6 +15,7 @@ from .builders import (
     event,
     harvester,
     hydra,
+    hydra_call,
     multipath,
     office,
     person,
@@ -301,25 +302,8 @@ def test_a_holder_tied_to_a_campaign_is_drawn_in_at_its_own_evidence() -> None:
     hydra_campaign = linker.campaign_of["h-0"]
     for k in range(3):
         account = f"late-{k}"
-        run(
-            pipeline,
-            [
-                event(
-                    k,
-                    account,
-                    late + 60.0 * k,
-                    account_created_ts=late - 7200.0,
-                    payment_fingerprint=f"own-card-{k}",
-                    ip=f"198.51.100.{40 + k}",
-                    user_agent="python-httpx/0.27.0",
-                    output_tokens=3000,
-                    max_tokens=4096,
-                    thinking=True,
-                    prompt=f"Q{900 + k}: integrate x^{k} e^x dx. "
-                    "Explain your reasoning step by step.",
-                )
-            ],
-        )
+        call = hydra_call(900 + k, account, late + 60.0 * k, late - 7200.0, f"own-{k}", 40 + k)
+        run(pipeline, [call])
         assert linker.campaign_of.get(account) == hydra_campaign
 
 
