@@ -900,7 +900,9 @@ class CampaignLinker:
         return self.campaigns[best]
 
     def _adopt_card(self, group: KeyGroup, campaign: Campaign, now: float) -> Campaign:
-        """Make a card the campaign's and admit its unvouched holders."""
+        """Make a card the campaign's and admit its unvouched holders (not yet, as the card
+        rule of `_admissible` would, its org-less chatting ones: the card is not shown to be
+        the campaign's own until its holders are members)."""
         campaign.add_key(group.key)
         group.campaign = campaign.campaign_id
         group.attached = len(group.members)

@@ -54,10 +54,11 @@ SHARED_STATE_VERSION = 3
 #: most of the campaign stage's load.
 LINK_EARLY = 3
 #: A harvest-like account's events that send its snapshot alone (no keys: no group is
-#: evaluated on it, the next evaluation reads it) between its early re-scores (4th, 8th,
-#: 16th): lock-step timing needs minute masks spanning 20+ minutes of calls (`timing`), and
-#: at a call every few minutes the 4th call's does not. With its keys too, the extra group
-#: evaluations drew a few more new users into campaigns on the blind and simulated traffic.
+#: evaluated on it, the next evaluation reads it) between its early re-scores (4th, 8th, then
+#: 24th with the default `rescore_every`): lock-step timing needs minute masks spanning 20+
+#: minutes of calls (`timing`), and at a call every few minutes the 4th call's does not. With
+#: its keys too, the extra group evaluations drew a few more new users into campaigns on the
+#: blind and simulated traffic.
 LINK_REFRESH = frozenset((6, 12))
 #: Up to this many events, an answer of `HUGE_ANSWER` output tokens on a card sends link
 #: evidence too (see below).
