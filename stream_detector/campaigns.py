@@ -308,12 +308,13 @@ class AccountSnapshot:
         )
         # Old accounts count only with long answers, and more than one of them (a bought or
         # aged account harvesting reasoning; a long-time user asking code questions gets
-        # chat-length ones, and one long rewrite says little of what an account does).
+        # chat-length ones, and one long rewrite says little of what an account does), or
+        # with reasoning asked for in every call (`reasoned_at_length`).
         self.harvest_until = (
             -math.inf
             if not self.harvest
             else math.inf
-            if created is None or (long_answers(self) and self.n > 1)
+            if created is None or (long_answers(self) and self.n > 1) or reasoned_at_length(self)
             else created + YOUNG_S
         )
 
@@ -555,6 +556,22 @@ def long_answers(snap: AccountSnapshot) -> bool:
     n = snap.n
     out = snap.out_tokens
     return out >= LONG_ANSWER * n and (snap.ceiling * 2 <= n or out >= SMALL_BUDGET * n)
+
+
+def reasoned_at_length(snap: AccountSnapshot) -> bool:
+    """Whether an account asked for written-out reasoning in every one of four or more calls,
+    single calls mostly, and got more than chat-length answers not cut short by a budget:
+    harvesting at any age, though the answers are not long (an aged account of a multi-path
+    operation that asks for nothing else). A student's exercise tool or a person on a
+    popular prompt asks other things too, or talks on."""
+    n = snap.n
+    return (
+        n >= 4
+        and snap.elicit == n
+        and snap.out_tokens >= SUBSTANTIAL_ANSWER * n
+        and snap.multi_turn * 4 < n
+        and snap.ceiling * 2 <= n
+    )
 
 
 def long_single_calls(snap: AccountSnapshot) -> bool:
@@ -1021,11 +1038,12 @@ class CampaignLinker:
         alone = kind in ALONE_KINDS
         vouched = alone or self._vouches(group.key)
         # A reasoning template that is an operation's by its own group's evidence ties the
-        # accounts that mostly ask for reasoning, and get long answers in single calls, with it
-        # alone: one actor's accounts may share nothing else (own cards, networks and clients
-        # for each). People on the same template hold conversations; an agent tool's
-        # boilerplate (its side calls) is shared by all its users: both need a second tie. So
-        # does an account's first call: a newcomer may try a popular prompt once.
+        # accounts that mostly ask for reasoning, and get long answers in single calls (or
+        # ask for it in every call, `reasoned_at_length`), with it alone: one actor's
+        # accounts may share nothing else (own cards, networks and clients for each).
+        # People on the same template hold conversations; an agent tool's boilerplate (its
+        # side calls) is shared by all its users: both need a second tie. So does an
+        # account's first call: a newcomer may try a popular prompt once.
         enough = (
             kind == "tpl"
             and vouched
@@ -1063,7 +1081,7 @@ class CampaignLinker:
                     and state.n >= 2
                     and state.elicit * 10 >= 6 * state.n
                     and state.agentic * 2 < state.n
-                    and long_single_calls(state)
+                    and (long_single_calls(state) or reasoned_at_length(state))
                 )
                 or (
                     ties.crowded

@@ -433,9 +433,12 @@ def test_a_groups_answers_of_many_thousand_tokens_weigh_more_than_long_ones() ->
     assert abs(weight(4000) - 1.8) < 1e-9 and weight(9000) == 1.8
 
 
-def _on_templates(account: str, talks: bool, start: float) -> list[dict[str, object]]:
+def _on_templates(
+    account: str, talks: bool, start: float, output_tokens: int = 4000, stride: int = 7
+) -> list[dict[str, object]]:
     """Six calls of an aged account of its own (card, network, client) on an operation's
-    reasoning templates, with long answers; every other one a conversation if it `talks`."""
+    reasoning templates (the i-th prompt `templated(i * stride + 1)`), with long answers;
+    every other one a conversation if it `talks`."""
     return [
         event(
             i,
@@ -445,10 +448,10 @@ def _on_templates(account: str, talks: bool, start: float) -> list[dict[str, obj
             payment_fingerprint=f"{account}-card",
             ip=f"172.16.{i}.9",
             user_agent=f"{account}-app/2.0",
-            output_tokens=4000,
+            output_tokens=output_tokens,
             max_tokens=8192,
             conversation_turns=3 if talks and i % 2 else 1,
-            prompt=templated(i * 7 + 1),
+            prompt=templated(i * stride + 1),
         )
         for i in range(6)
     ]
@@ -485,6 +488,29 @@ def test_one_call_on_an_operations_template_does_not_tie_an_account_to_it() -> N
     assert "newcomer" not in campaign_of
     run(pipeline, [calls[1]])
     assert campaign_of.get("newcomer") == campaign_of["m-0"]
+
+
+def test_an_aged_account_reasoning_on_an_operations_templates_is_drawn_in_at_its_4th_call() -> None:
+    """An aged account of the operation's with answers of 900 tokens (more than chat, not
+    long) asking for reasoning in every single call on its templates: its first three calls
+    may be anyone's, its fourth shows a harvest and draws it in. With chat-length answers of
+    700 tokens, or with another question among its calls (a student's exercise tool asks
+    other things too), it stays out."""
+    pipeline = Pipeline()
+    start = T0 + 2 * 3600.0
+    # One template in every third prompt: it recurs in the account's first four.
+    steady = _on_templates("steady", False, start, output_tokens=900, stride=3)
+    chatty = _on_templates("chatty", False, start + 30.0, output_tokens=700, stride=3)
+    mixed = _on_templates("mixed", False, start + 60.0, output_tokens=900, stride=3)
+    mixed[1] = {**mixed[1], "prompt": "Which of these two openings reads better, and why?"}
+    events = [*multipath("m", 8, T0, hours=4), *steady[:3], *chatty, *mixed]
+    run(pipeline, sorted(events, key=lambda e: float(e["ts"])))
+    campaign_of = pipeline.stage.linker.campaign_of
+    assert "steady" not in campaign_of
+    run(pipeline, [steady[3]])
+    assert campaign_of.get("steady") == campaign_of["m-0"]
+    assert "chatty" not in campaign_of
+    assert "mixed" not in campaign_of
 
 
 def test_a_candidate_group_does_not_start_a_campaign_of_fewer_than_three() -> None:
