@@ -60,6 +60,14 @@ LINK_EARLY = 3
 #: its keys too, the extra group evaluations drew a few more new users into campaigns on the
 #: blind and simulated traffic.
 LINK_REFRESH = frozenset((6, 12))
+#: A harvest-like account's first event this long after its first one sends its keys once
+#: more, if it makes single calls: its minute mask now spans most of an hour, enough for
+#: lock-step timing, where its early evidence (calls 1-4 and 8, the first minutes of a
+#: scheduler's bursts) was too short, and its next re-score may be hours away (an hour of
+#: bursts, then a pause). People converse, even on a lesson's exercise: looked at again, a
+#: class's card group passed candidate on a blind set.
+MASK_LOOK_S = 50 * 60.0
+_MULTI_TURN = ff.MULTI_TURN.bit_length() - 1
 #: Up to this many events, an answer of `HUGE_ANSWER` output tokens on a card sends link
 #: evidence too (see below).
 CARD_EARLY = 16
@@ -161,6 +169,7 @@ class Detector:
                 until = self._catalogue(model, ts)
             if ts < until:
                 flags |= ff.NEW_MODEL
+        before = state.last_ts
         state.apply(f, flags)
         if self._track_dirty:
             self._dirty.add(account_id)
@@ -181,16 +190,25 @@ class Detector:
         if not self._link_on:
             return []
         if (
-            n <= LINK_EARLY
-            and (looks_harvest(state) or (f.payment is not None and may_join_by_card(state)))
-        ) or (
-            # An account's first huge answer on a card: a reseller's account that started
-            # with its customers' chat shows now what its card's group counts.
-            n <= CARD_EARLY
-            and f.output_tokens >= HUGE_ANSWER
-            and state.out_tokens - f.output_tokens < HUGE_ANSWER  # its first
-            and f.payment is not None
-            and may_join_by_card(state)
+            (
+                n <= LINK_EARLY
+                and (looks_harvest(state) or (f.payment is not None and may_join_by_card(state)))
+            )
+            or (
+                # An account's first huge answer on a card: a reseller's account that started
+                # with its customers' chat shows now what its card's group counts.
+                n <= CARD_EARLY
+                and f.output_tokens >= HUGE_ANSWER
+                and state.out_tokens - f.output_tokens < HUGE_ANSWER  # its first
+                and f.payment is not None
+                and may_join_by_card(state)
+            )
+            or (
+                # Its first event once its minute mask spans MASK_LOOK_S (see there).
+                before - state.first_ts < MASK_LOOK_S <= ts - state.first_ts
+                and looks_harvest(state)
+                and state.flag_counts[_MULTI_TURN] * 4 < n
+            )
         ):
             self.evidence.append(
                 LinkEvidence(account_id, ts, link_keys(f, state), AccountSnapshot.of(state))

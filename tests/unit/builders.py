@@ -195,26 +195,30 @@ def multipath(
     gap: float = 360.0,
     apart: float = 7.0,
     output_tokens: int = 4000,
+    burst: tuple[float, ...] = (0.0,),
 ) -> Iterator[dict[str, Any]]:
     """One actor's aged accounts, each on its own card, network and client, sharing only the
     templates and long reasoning answers, at a modest rate each (a call every `gap` seconds,
-    one account `apart` seconds after the other), around the clock."""
+    or a burst of calls at these offsets; one account `apart` seconds after the other),
+    around the clock."""
     i = 0
     for tick in range(int(hours * 3600 / gap)):
-        for k in range(accounts):
-            yield event(
-                i,
-                f"{name}-{k}",
-                start + tick * gap + k * apart,
-                account_created_ts=start - (200 + 30 * k) * DAY,
-                payment_fingerprint=f"{name}-card-{k}",
-                ip=f"10.{k}.{k}.{k + 1}",
-                user_agent=f"client-{k}/1.{k}",
-                output_tokens=output_tokens,
-                max_tokens=8192,
-                prompt=templated(tick * 5 + k * 3),
-            )
-            i += 1
+        for b, offset in enumerate(burst):
+            call = tick * len(burst) + b
+            for k in range(accounts):
+                yield event(
+                    i,
+                    f"{name}-{k}",
+                    start + tick * gap + offset + k * apart,
+                    account_created_ts=start - (200 + 30 * k) * DAY,
+                    payment_fingerprint=f"{name}-card-{k}",
+                    ip=f"10.{k}.{k}.{k + 1}",
+                    user_agent=f"client-{k}/1.{k}",
+                    output_tokens=output_tokens,
+                    max_tokens=8192,
+                    prompt=templated(call * 5 + k * 3),
+                )
+                i += 1
 
 
 def class_session(name: str, students: int, start: float) -> Iterator[dict[str, Any]]:

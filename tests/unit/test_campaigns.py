@@ -552,3 +552,23 @@ def test_accounts_one_scheduler_drives_in_lock_step_are_one_campaign() -> None:
     assert set(together.members) == {f"s-{k}" for k in range(7)}
     assert "group_lockstep" in {name for name, _, _ in together.terms}
     assert campaigns(145.0) == []
+
+
+def test_scheduled_bursts_are_one_campaign_within_their_first_hour() -> None:
+    """Aged accounts sharing only templates, in bursts of four calls every 12 minutes
+    (answers of 1,150 tokens): their early evidence (the first eight calls, 15 minutes) is
+    too short for lock-step and their next re-score is an hour away. Each tells its groups
+    again once its minute mask spans 50 minutes, and within the hour they are one campaign
+    at high."""
+    pipeline = Pipeline()
+    events = multipath(
+        "b", 8, T0, 1.0, gap=720.0, apart=3.0, output_tokens=1150, burst=(0.0, 60.0, 120.0, 180.0)
+    )
+    alerts = run(pipeline, sorted(events, key=lambda e: float(e["ts"])))
+    named = {
+        account
+        for alert in alerts
+        if alert.severity in ("high", "critical") and alert.event_ts < T0 + 3600.0
+        for account in alert.accounts
+    }
+    assert named == {f"b-{k}" for k in range(8)}
