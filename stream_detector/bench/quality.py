@@ -7,10 +7,11 @@ Each (scenario, seed) is simulated once into .cache/bench/quality/ (kept for the
 replayed with `stream-detector replay` and scored with `stream-detector evaluate`, exactly the
 commands a user runs; `--input/--truth` scores traffic from elsewhere (e.g. a gateway's day
 with analyst verdicts, or another generator) the same way. Printed per run: account recall and
-precision at high/critical, critical alerts on benign accounts, the share of each campaign
+precision at high/critical, critical alerts on benign accounts, the share of all campaign
+accounts named at high within an hour of their own first event, the share of each campaign
 population named at high or above (at all, within an hour of its campaign's start, and of
-the account's own first event), the benign
-populations with any high/critical alert. `--no-prompts` simulates a no-logging policy.
+the account's own first event), the benign populations with any high/critical alert.
+`--no-prompts` simulates a no-logging policy.
 """
 
 from __future__ import annotations
@@ -69,11 +70,13 @@ def row(label: str, report: dict[str, Any]) -> str:
         if p["alerted"]
     )
     critical = report["critical_on_benign"]["accounts"]
-    recall, precision = (
-        "-" if (x := high[name]) is None else f"{x:.3f}" for name in ("recall", "precision")
+    recall, precision, own_hour = (
+        "-" if (x := high[name]) is None else f"{x:.3f}"
+        for name in ("recall", "precision", "recall_within_1h_of_first_event")
     )
     return (
-        f"{label:<22} recall {recall}  precision {precision}  critical-on-benign {critical}\n"
+        f"{label:<22} recall {recall}  precision {precision}  critical-on-benign {critical}"
+        f"  <=1h of own start {own_hour}\n"
         f"{'':<22} named at high (all/<=1h of campaign/<=1h of own start): {campaigns or '-'}\n"
         f"{'':<22} benign at high: {noisy or 'none'}"
     )

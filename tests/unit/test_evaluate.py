@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from stream_detector import evaluate
+from stream_detector.bench import quality
 
 
 def account(account_id: str, population: str, campaign: str | None, first_ts: float) -> dict:
@@ -108,6 +109,17 @@ def test_high_and_critical_level(report: dict[str, Any]) -> None:
     assert level["recall_by_population"]["harvest"]["recall_within_1h"] == 0.0
     assert level["fp_by_population"]["enterprise"]["alerted"] == 1
     assert report["critical_on_benign"] == {"accounts": 1, "by_population": {"chat": 1}}
+
+
+def test_quality_row_summarises_a_report(report: dict[str, Any]) -> None:
+    """The quality bench's three lines: totals with the share named within an hour of each
+    account's own start (a3 at 7,000 s of its start: 2 of 3), each campaign population, and
+    the benign populations at high."""
+    headline, campaigns, benign = quality.row("set", report).splitlines()
+    assert "recall 1.000  precision 0.600  critical-on-benign 1" in headline
+    assert headline.endswith("<=1h of own start 0.667")
+    assert "harvest=1.00/0.00/0.00 hydra=1.00/1.00/1.00" in campaigns
+    assert benign.split(": ", 1)[1] == "chat:1 enterprise:1"
 
 
 def test_late_joiner_counts_against_the_campaign_start(tmp_path: Path) -> None:
