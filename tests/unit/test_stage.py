@@ -261,3 +261,15 @@ def test_a_harvesting_account_refreshes_its_snapshot_between_early_scorings() ->
     assert harvesting[4] and harvesting[8]  # its scorings send its keys
     chatting = {e.snapshot.n for e in evidence_of(list(person("p", T0, 2)))}
     assert 6 not in chatting and {4, 8} <= chatting
+
+
+def test_a_harvesting_account_tells_its_groups_again_once_its_minute_mask_fills() -> None:
+    """A call every five minutes: keys at its first calls and scorings (1-4, 8, 24), its
+    snapshot alone at the 6th and 12th, and its keys once more at its first call 50 minutes
+    after its first (the 11th), when its minute mask spans enough for lock-step; never again
+    in between. The same calls as conversations do not send at 50 minutes."""
+    calls = [{**c, "ip": "198.51.100.7"} for c in harvester("h", T0, 2, 12)]
+    keyed = [e.snapshot.n for e in evidence_of(calls) if e.keys]
+    assert keyed == [1, 2, 3, 4, 8, 11, 24]
+    talking = [{**c, "conversation_turns": 3} for c in calls]
+    assert [e.snapshot.n for e in evidence_of(talking) if e.keys] == [1, 2, 3, 4, 8, 24]
