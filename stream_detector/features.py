@@ -104,7 +104,6 @@ class EventFeatures:
 
     __slots__ = (
         "account_id",
-        "asn",
         "client",
         "created_ts",
         "event_digest",
@@ -124,7 +123,6 @@ class EventFeatures:
     )
 
     account_id: str
-    asn: int
     client: str | None
     created_ts: float | None
     event_digest: int
@@ -155,7 +153,6 @@ def derive(event: Event) -> EventFeatures:
     f.model = event.model
     f.payment = event.payment_fingerprint
     f.system = event.system_hash
-    f.asn = event.asn or 0
     ip = event.ip
     f.net = network_prefix(ip) if ip else None
     agent = event.user_agent

@@ -359,7 +359,6 @@ struct Event<'a> {
     org_id: Option<Cow<'a, str>>,
     payment_fingerprint: Option<Cow<'a, str>>,
     ip: Option<Cow<'a, str>>,
-    asn: Option<i64>,
     user_agent: Option<Cow<'a, str>>,
     model: Option<Cow<'a, str>>,
     endpoint: Option<Cow<'a, str>>,
@@ -440,6 +439,8 @@ impl<'a> Fields<'a> {
 
 fn validate(text: &str, max_epoch: f64) -> Option<Event<'_>> {
     let mut f = Fields(read_object(text)?);
+    // An integer by the contract, checked and not kept: the network prefix is what links.
+    f.int(F::Asn, 0)?;
     let event = Event {
         event_id: f.sized_text(F::EventId, 128)?,
         account_id: f.sized_text(F::AccountId, 256)?,
@@ -448,7 +449,6 @@ fn validate(text: &str, max_epoch: f64) -> Option<Event<'_>> {
         org_id: f.text(F::OrgId)?,
         payment_fingerprint: f.text(F::PaymentFingerprint)?,
         ip: f.text(F::Ip)?,
-        asn: f.int(F::Asn, 0)?,
         user_agent: f.text(F::UserAgent)?,
         model: f.text(F::Model)?,
         endpoint: f.text(F::Endpoint)?,
@@ -896,9 +896,8 @@ struct Flags {
 }
 
 /// `EventFeatures.__slots__`, in the order `Parser::derive` gives their values.
-const SLOTS: [&str; 18] = [
+const SLOTS: [&str; 17] = [
     "account_id",
-    "asn",
     "client",
     "created_ts",
     "event_digest",
@@ -1103,7 +1102,6 @@ impl Parser {
             .map(client_family);
         let values: [PyObject; SLOTS.len()] = [
             account_id,
-            int(e.asn.unwrap_or(0)),
             text(client.as_deref()),
             e.account_created_ts
                 .map_or_else(|| py.None(), |t| PyFloat::new(py, t).into_any().unbind()),
