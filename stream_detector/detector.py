@@ -27,20 +27,20 @@ from dataclasses import dataclass, field
 
 from stream_detector import features as ff
 from stream_detector.alerts import Alert
-from stream_detector.campaigns import (
-    YOUNG_S,
-    AccountSnapshot,
-    card_key,
-    link_keys,
-    looks_harvest,
-    may_join_by_card,
-)
+from stream_detector.campaigns import card_key, link_keys
 from stream_detector.config import DetectorConfig
 from stream_detector.dedupe import Deduplicator
 from stream_detector.events import Event
 from stream_detector.labels import Label
 from stream_detector.model import OnlineModel
 from stream_detector.scoring import HOUR, Term, assess, sigmoid
+from stream_detector.snapshot import (
+    I_MULTI_TURN,
+    YOUNG_S,
+    AccountSnapshot,
+    looks_harvest,
+    may_join_by_card,
+)
 from stream_detector.stage import LinkEvidence, policy_of
 from stream_detector.state import AccountState, AccountStore
 
@@ -67,7 +67,6 @@ LINK_REFRESH = frozenset((6, 12))
 #: bursts, then a pause). People converse, even on a lesson's exercise: looked at again, a
 #: class's card group passed candidate on a blind set.
 MASK_LOOK_S = 50 * 60.0
-_MULTI_TURN = ff.MULTI_TURN.bit_length() - 1
 #: Up to this many events, an answer of `HUGE_ANSWER` output tokens on a card sends link
 #: evidence too (see below).
 CARD_EARLY = 16
@@ -207,7 +206,7 @@ class Detector:
                 # Its first event once its minute mask spans MASK_LOOK_S (see there).
                 before - state.first_ts < MASK_LOOK_S <= ts - state.first_ts
                 and looks_harvest(state)
-                and state.flag_counts[_MULTI_TURN] * 4 < n
+                and state.flag_counts[I_MULTI_TURN] * 4 < n
             )
         ):
             self.evidence.append(

@@ -32,19 +32,17 @@ from typing import Any
 
 from stream_detector.alerts import SEVERITIES, Alert, AlertPolicy, alert_id
 from stream_detector.campaigns import (
-    AccountSnapshot,
     Campaign,
     CampaignLinker,
     apply_ordered,
     apply_updates,
-    card_counts,
-    harvest_like,
     has_card,
     latest,
     ordered_changes,
 )
 from stream_detector.config import DetectorConfig
 from stream_detector.scoring import Term, explain, logit, sigmoid
+from stream_detector.snapshot import AccountSnapshot, card_counts, harvest_like
 
 #: How far (log-odds) below the `low` threshold a key group may be and still join a candidate
 #: campaign, to be judged with the groups it is linked to.

@@ -31,8 +31,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from stream_detector.alerts import Alert
-from stream_detector.campaigns import SNAPSHOT_BYTES, AccountSnapshot, key_kind
+from stream_detector.campaigns import key_kind
 from stream_detector.config import DetectorConfig
+from stream_detector.snapshot import SNAPSHOT_BYTES, AccountSnapshot
 from stream_detector.stage import CampaignStage, LinkEvidence
 from stream_detector.worker.records import (
     STAGE,

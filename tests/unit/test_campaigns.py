@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from stream_detector.campaigns import AccountSnapshot, Campaign, assess_group, harvest_like
+from stream_detector.campaigns import Campaign, assess_group
 from stream_detector.config import DetectorConfig
 from stream_detector.detector import Detector
 from stream_detector.pipeline import Pipeline
+from stream_detector.snapshot import AccountSnapshot, harvest_like
 
 from .builders import (
     T0,

@@ -9,11 +9,11 @@ from typing import Any
 
 import orjson
 
-from stream_detector.campaigns import AccountSnapshot
 from stream_detector.config import DetectorConfig
 from stream_detector.detector import Detector
 from stream_detector.events import parse_event
 from stream_detector.pipeline import Pipeline
+from stream_detector.snapshot import AccountSnapshot
 from stream_detector.stage import CampaignStage, LinkEvidence
 from stream_detector.worker.records import StageCheckpoint, split_key
 from stream_detector.worker.stage import StageState, decode_evidence, encode_evidence
