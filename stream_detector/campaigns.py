@@ -542,8 +542,12 @@ class CampaignLinker:
         kind = key_kind(group.key)
         # A template, or any group suspicious on its own, is strong only if most of its
         # holders harvest: a popular phrase must not merge the campaigns its users are in.
+        # A client never is: every user of an SDK release shares it, and a campaign of a
+        # class's card would merge through it into any harvest on the same library.
         strong = (kind in STRONG_KINDS and kind != "tpl") or (
-            group.share >= HARVEST_SHARE and (kind == "tpl" or group.logit >= self.suspicious_logit)
+            kind != "cli"
+            and group.share >= HARVEST_SHARE
+            and (kind == "tpl" or group.logit >= self.suspicious_logit)
         )
         # Members joined since the last look, and a bounded sample of the latest ones (an
         # account may have become harvest-like, or tied by a second key, since).
@@ -573,6 +577,13 @@ class CampaignLinker:
             # A weak group with a member or two in a campaign is not the campaign's: it must
             # not draw its other holders in (a class whose one student was linked).
             ids = []
+        if kind == "tpl" and len(ids) > 1:
+            # A phrasing shared by a campaign and a weak one getting chat-length answers (a
+            # class's, on its exercise template) does not make them one operation: only
+            # campaigns suspicious on their own, or harvesting long answers, merge through a
+            # template (the others' holders may still be admitted one by one).
+            merging = [c for c in ids if self._harvesting(self.campaigns[c])]
+            ids = merging or ids
         if ids:
             campaign = min((self.campaigns[c] for c in ids), key=lambda c: c.first_ts)
             if strong:
@@ -804,6 +815,13 @@ class CampaignLinker:
             del keys_of[account_id]
         self._dirty.keys_of.update(dropped)
 
+    def _harvesting(self, campaign: Campaign) -> bool:
+        """Whether a campaign is suspicious on its own or its members get long answers."""
+        return (
+            campaign.logit >= self.suspicious_logit
+            or _value(campaign.terms, "group_output_tokens") >= GROUP_LONG_ANSWER
+        )
+
     def _vouches(self, key: int) -> bool:
         """Whether a key ties strongly: a card, or a template whose own group harvests, most of
         its holders harvesting (a popular phrase that newcomers and a campaign both use does
@@ -819,6 +837,11 @@ class CampaignLinker:
         return kind in STRONG_KINDS
 
 
+_ORG = 10  # `AccountSnapshot.sums`: has_org, a member count among call counts
+#: A group's holder counts for at most this many times its typical (lower-median) holder.
+DOMINANT = 4.0
+
+
 def assess_group(
     kind: str,
     total: int,
@@ -832,23 +855,39 @@ def assess_group(
     m = len(snaps)
     # The counts add up in C (one tuple per snapshot, see `AccountSnapshot.sums`); only what
     # depends on `now` is read member by member.
-    n, elicit, agentic, limited, cap0, cap1, cap2, cap3, prompts, out, org, repeats = map(
-        sum, zip(*[s.sums for s in snaps], strict=True)
-    )
+    sums = [s.sums for s in snaps]
+    totals: list[float] = list(map(sum, zip(*sums, strict=True)))
+    # What adds up across the group: no holder counts for more than DOMINANT times its
+    # typical holder (an aged batch job or two on a class's exercise template are not the
+    # class's traffic; they are judged as accounts).
+    cap = DOMINANT * _low_median([x[0] for x in sums])
+    for x in sums:
+        if x[0] > cap:
+            excess = 1.0 - cap / x[0]
+            totals = [t - excess * v for t, v in zip(totals, x, strict=True)]
+            totals[_ORG] += excess * x[_ORG]  # a member count, not a call count
+    n, elicit, agentic, limited, cap0, cap1, cap2, cap3, prompts, out, org, repeats = totals
     rates = [s.n for s in snaps]
     first = min(s.first_ts for s in snaps)
     last = max(s.last_ts for s in snaps)
     young = now - 14 * DAY
     hour = int(now // HOUR)
     fresh = hod = 0
-    rate = 0.0
-    out_rate = 0.0  # output tokens per hour: what a harvest is after, however many calls
+    member_rates = []
     for s in snaps:
         fresh += s.created_key > young
         r = s._rate if s._rate_hour == hour else s.hourly_rate(now)  # cached per hour
-        rate += r
-        out_rate += r * s.out_tokens / (s.n or 1)
+        member_rates.append((r, r * s.out_tokens / (s.n or 1)))
         hod |= s.hod_mask
+    # Output tokens per hour: what a harvest is after, however many calls (the same cap,
+    # against the typical holder active now: idle ones add nothing either way).
+    active = [r for r, _ in member_rates if r > 0]
+    rate_cap = DOMINANT * _low_median(active) if active else 0.0
+    rate = out_rate = 0.0
+    for r, o in member_rates:
+        f = rate_cap / r if r > rate_cap else 1.0
+        rate += f * r
+        out_rate += f * o
     n = n or 1
     terms: list[Term] = []
     add = terms.append
@@ -919,6 +958,11 @@ def assess_group(
     for term in terms:
         logit += term[2]
     return logit, terms
+
+
+def _low_median(values: list[float]) -> float:
+    """The lower median (of two holders, the smaller: one of them is the typical one)."""
+    return sorted(values)[(len(values) - 1) // 2]
 
 
 def _value(terms: list[Term], signal: str) -> float:

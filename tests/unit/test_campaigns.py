@@ -573,3 +573,75 @@ def test_scheduled_bursts_are_one_campaign_within_their_first_hour() -> None:
         for account in alert.accounts
     }
     assert named == {f"b-{k}" for k in range(8)}
+
+
+def test_one_heavy_holder_does_not_make_a_groups_volume() -> None:
+    """A class's five accounts at six calls an hour, and an aged batch job on their exercise
+    template at 600: the group's volume and answers are the class's, the batch job counting
+    for at most four times a typical holder."""
+    detector = Detector()
+
+    def snapshot(account: str, per_hour: int, tokens: int) -> AccountSnapshot:
+        events = [{**e, "output_tokens": tokens} for e in harvester(account, T0, 1, per_hour)]
+        run(detector, events)
+        state = detector._store.get(account)
+        assert state is not None
+        return AccountSnapshot.of(state)
+
+    def values(snaps: list[AccountSnapshot]) -> dict[str, float]:
+        _, terms = assess_group("tpl", len(snaps), snaps, T0 + 3600.0)
+        return {name: value for name, value, _ in terms}
+
+    students = [snapshot(f"s{k}", 6, 600) for k in range(6)]
+    batch = snapshot("batch", 600, 1500)
+    alone = values(students[:5])
+    joined = values([*students[:5], batch])
+    # calls an hour, long answers counted by output (400 tokens a call): 135, not 2,295
+    assert abs(alone["group_volume"] - 30 * 600 / 400) < 1e-6
+    assert abs(joined["group_volume"] - (30 * 600 + 24 * 1500) / 400) < 1e-6
+    assert abs(joined["group_output_tokens"] - (30 * 600 + 24 * 1500) / 54) < 1e-6
+    # holders alike are counted in full
+    assert abs(values(students)["group_volume"] - 6 / 5 * alone["group_volume"]) < 1e-6
+
+
+def test_campaigns_on_the_same_client_library_stay_apart() -> None:
+    """Two operations with cards, networks and templates of their own, both on the same
+    HTTP library release: the client ties nobody, and does not merge them either."""
+    events = list(hydra("h", 10, T0, hours=4))
+    for e in hydra("g", 10, T0, hours=4):
+        i = int(str(e["event_id"]).rsplit("-", 1)[1])
+        e["ip"] = str(e["ip"]).replace("198.51.100.", "203.0.113.")
+        e["prompt"] = f"Task {i}: write a proof that {i % 7} divides n^7 - n, every step shown."
+        events.append(e)
+    pipeline = Pipeline()
+    run(pipeline, events)
+    campaign_of = pipeline.stage.linker.campaign_of
+    first = {campaign_of.get(f"h-{k}") for k in range(10)}
+    second = {campaign_of.get(f"g-{k}") for k in range(10)}
+    assert len(first) == len(second) == 1 and None not in first | second
+    assert first != second
+
+
+def test_a_class_on_an_operations_phrasing_is_not_merged_into_the_operation() -> None:
+    """A class on one card pastes exercises phrased as a running hydra's are (a popular
+    prompt pattern), getting chat-length answers: the template is no tie between the class
+    and the operation, and nobody in the class is named at high."""
+    events = list(hydra("h", 12, T0, hours=8))
+    lesson = sorted(class_session("cls", 20, T0 + 3 * 3600.0), key=lambda e: float(e["ts"]))
+    for e in lesson:
+        i = int(str(e["event_id"]).rsplit("-", 1)[1])
+        e["prompt"] = f"Q{i}: integrate x^{i % 9} e^x dx. Explain your reasoning step by step."
+    for student in ("cls-3", "cls-7", "cls-11", "cls-15"):  # a long first answer each
+        next(e for e in lesson if e["account_id"] == student)["output_tokens"] = 900
+    events += lesson
+    pipeline = Pipeline()
+    alerts = run(pipeline, events)
+    campaign_of = pipeline.stage.linker.campaign_of
+    operation = {campaign_of.get(f"h-{k}") for k in range(12)}
+    assert len(operation) == 1 and None not in operation
+    assert not {campaign_of.get(f"cls-{k}") for k in range(20)} & operation
+    named = {
+        a for alert in alerts if alert.severity in ("high", "critical") for a in alert.accounts
+    }
+    assert named >= {f"h-{k}" for k in range(12)}
+    assert not {a for a in named if a.startswith("cls-")}
