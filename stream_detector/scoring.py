@@ -29,6 +29,8 @@ PRIOR = -7.0
 #: prompt-based terms would have said, and their weight.
 WITHHELD_LONG_ANSWER = 2000.0
 WITHHELD_WEIGHT = 1.5
+#: Input tokens per output token above which an account is reading more than harvesting.
+CONTEXT_HEAVY = 2.0
 #: Output tokens that count as one call of volume (a typical chat answer).
 OUTPUT_PER_CALL = 400.0
 #: Mean output tokens per call beyond which answers weigh more than long ones
@@ -45,6 +47,7 @@ DETAILS: dict[str, str] = {
     "round_the_clock": "active in {value:.0%} of the hours since it started",
     "all_hours_of_day": "active at {value:.0%} of the hours of the day",
     "output_tokens": "{value:.0f} output tokens per call",
+    "context_heavy": "{value:.1f} input tokens sent per output token (context, not harvest)",
     "max_tokens_ceiling": "{value:.0%} of answers ran into max_tokens",
     "reasoning_elicitation": "{value:.0%} of calls ask for written-out reasoning or thinking",
     "agentic_concentration": "{value:.0%} of calls are agentic tool use",
@@ -172,6 +175,20 @@ def assess(state: AccountState, now: float) -> Assessment:
     else:
         weight = _clamp(0.6 * math.log2(out_mean / 400.0), -1.0, 1.2)
         add(("output_tokens", out_mean, with_huge_answers(weight, out_mean)))
+    # What is sent for it: a harvest sends a short prompt for a long answer; an agent working
+    # over a codebase, or a long conversation, sends its context again on every call (input
+    # tokens paid for, many times the answer: 22-85x at the median in three independent
+    # generators' agentic coding, under 0.4x in all their harvests but the resellers' chat).
+    if state.in_tokens and state.out_tokens:
+        reading = state.in_tokens / state.out_tokens
+        if reading > CONTEXT_HEAVY:
+            add(
+                (
+                    "context_heavy",
+                    reading,
+                    -_clamp(0.8 * math.log2(reading / CONTEXT_HEAVY), 0.0, 2.5),
+                )
+            )
     ceiling = c[_I["CEILING_HIT"]] / n
     add(("max_tokens_ceiling", ceiling, ceiling))
     elicit = max(c[_ELICIT], c[_I["THINKING"]]) / n

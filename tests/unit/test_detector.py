@@ -178,3 +178,38 @@ def test_an_accounts_answers_of_many_thousand_tokens_weigh_more_than_long_ones()
     assert abs(weight(800) - 0.6) < 1e-9 and weight(1600) == 1.2 == weight(2000)
     assert abs(weight(2828) - 1.5) < 1e-3
     assert abs(weight(4000) - 1.8) < 1e-9 and weight(12000) == 1.8
+
+
+def test_an_agent_sending_its_context_on_every_call_is_not_a_harvester() -> None:
+    """An agentic coding session thinks on every call with tools and long answers, as an
+    agentic harvest does; what it sends is its working context, many times the answer."""
+
+    def top(input_tokens: int) -> tuple[str | None, dict[str, float]]:
+        events = [
+            {
+                **e,
+                "input_tokens": input_tokens,
+                "thinking": True,
+                "tools": 12,
+                "tool_calls": 2,
+                "output_tokens": 1500,
+                "account_created_ts": T0 - 200 * DAY,
+            }
+            for e in harvester("agent", T0, hours=8, per_hour=60)
+        ]
+        detector = Detector()
+        alerts = run(detector, events)
+        state = detector._store.get("agent")
+        assert state is not None
+        weights = {name: w for name, _, w in assess(state, events[-1]["ts"]).terms}
+        levels = ["low", "medium", "high", "critical"]
+        worst = max((a.severity for a in alerts), key=levels.index, default=None)
+        return worst, weights
+
+    harvest, harvest_terms = top(input_tokens=150)
+    agent, agent_terms = top(input_tokens=40_000)
+    assert harvest in ("high", "critical") and "context_heavy" not in harvest_terms
+    assert agent in (None, "low", "medium") and agent_terms["context_heavy"] == -2.5
+    # a conversation's history weighs less: three input tokens per output token
+    _, chat_terms = top(input_tokens=4500)
+    assert -1.0 < chat_terms["context_heavy"] < 0.0
