@@ -28,7 +28,7 @@ import hashlib
 import math
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from itertools import islice
@@ -860,7 +860,7 @@ def assess_group(
     # What adds up across the group: no holder counts for more than DOMINANT times its
     # typical holder (an aged batch job or two on a class's exercise template are not the
     # class's traffic; they are judged as accounts).
-    cap = DOMINANT * _low_median([x[0] for x in sums])
+    cap = DOMINANT * low_median([x[0] for x in sums])
     for x in sums:
         if x[0] > cap:
             excess = 1.0 - cap / x[0]
@@ -882,7 +882,7 @@ def assess_group(
     # Output tokens per hour: what a harvest is after, however many calls (the same cap,
     # against the typical holder active now: idle ones add nothing either way).
     active = [r for r, _ in member_rates if r > 0]
-    rate_cap = DOMINANT * _low_median(active) if active else 0.0
+    rate_cap = DOMINANT * low_median(active) if active else 0.0
     rate = out_rate = 0.0
     for r, o in member_rates:
         f = rate_cap / r if r > rate_cap else 1.0
@@ -960,7 +960,7 @@ def assess_group(
     return logit, terms
 
 
-def _low_median(values: list[float]) -> float:
+def low_median(values: Sequence[float]) -> float:
     """The lower median (of two holders, the smaller: one of them is the typical one)."""
     return sorted(values)[(len(values) - 1) // 2]
 

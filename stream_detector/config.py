@@ -54,10 +54,17 @@ class DetectorConfig:
     labels_for_full_weight: int = 50
     #: Accounts named in one cluster alert (the total is always given).
     max_alert_accounts: int = 50
+    #: A cluster alert pages (critical) only once its members have taken this many output
+    #: tokens in all (as many times its typical member's); before, it is high at most. A
+    #: class or an office takes a few hundred thousand, a distillation campaign millions.
+    #: 0 pages on the score alone.
+    page_output_tokens: float = 1_000_000.0
 
     def __post_init__(self) -> None:
         if self.allowed_lateness_s < 0 or self.idle_expiry_s <= 0 or self.cooldown_s < 0:
             raise ConfigError("lateness, idle expiry and cool-down must be positive durations")
+        if self.page_output_tokens < 0:
+            raise ConfigError("page_output_tokens must be >= 0")
         if self.max_accounts < 1 or self.dedupe_capacity < 1 or self.rescore_every < 1:
             raise ConfigError("max_accounts, dedupe_capacity and rescore_every must be >= 1")
         levels = (

@@ -304,7 +304,7 @@ async def test_campaign_across_partitions_and_workers_is_one_campaign(
     assert len({a["subject"] for a in clusters}) == 1, clusters
     top = max(clusters, key=lambda a: (a["score"], a["accounts_total"]))
     assert top["severity"] in ("high", "critical")
-    # It pages as soon as the linked evidence suffices (a few members in), whatever the
+    # It is high as soon as the linked evidence suffices (a few members in), whatever the
     # interleaving of the partitions' evidence; later members are named by member alerts.
     # (Which members it names first, and so from which partitions, is that interleaving's:
     # the members from every partition are named by the member alerts below.)

@@ -32,10 +32,11 @@ def test_hydra_cluster_is_one_campaign_naming_its_members() -> None:
     clusters = [a for a in alerts if a.kind == "cluster"]
     assert clusters, "no cluster alert"
     assert len({a.subject for a in clusters}) == 1
-    top = max(clusters, key=lambda a: a.score)
-    # The page goes out as soon as the evidence is there (most of the cluster); members who
-    # join later are named by their own alerts below.
-    assert top.severity in ("high", "critical") and 8 <= top.accounts_total <= 12
+    top = max(clusters, key=lambda a: (a.score, a.accounts_total))
+    # The cluster is high as soon as the evidence is there (five accounts in; it pages once
+    # its harvest is of consequence, see below); members who join later are named by their own
+    # alerts.
+    assert top.severity in ("high", "critical") and 5 <= top.accounts_total <= 12
     assert set(top.accounts) <= {f"h-{k}" for k in range(12)}
     assert len(top.accounts) == top.accounts_total
     signals = {r["signal"] for r in top.reasons}
@@ -645,3 +646,18 @@ def test_a_class_on_an_operations_phrasing_is_not_merged_into_the_operation() ->
     }
     assert named >= {f"h-{k}" for k in range(12)}
     assert not {a for a in named if a.startswith("cls-")}
+
+
+def test_a_campaign_pages_once_its_harvest_is_of_consequence() -> None:
+    """Twelve accounts taking 3,000-token answers six times an hour each are named at high in
+    their first minutes, and page (critical) once they have taken a million output tokens in
+    all (216,000 an hour: after 4.6 h); set to 0, the page goes out on the score alone."""
+
+    def first(config: DetectorConfig, severity: str) -> float:
+        alerts = run(Pipeline(config), list(hydra("h", 12, T0, hours=8)))
+        return min(a.event_ts for a in alerts if a.kind == "cluster" and a.severity == severity)
+
+    config = DetectorConfig()
+    assert first(config, "high") - T0 < 600
+    assert first(config, "critical") - T0 >= config.page_output_tokens / (12 * 6 * 3000) * 3600
+    assert first(DetectorConfig(page_output_tokens=0), "critical") - T0 < 600
