@@ -857,37 +857,46 @@ def assess_group(
     # depends on `now` is read member by member.
     sums = [s.sums for s in snaps]
     totals: list[float] = list(map(sum, zip(*sums, strict=True)))
+    rates = [s.n for s in snaps]
     # What adds up across the group: no holder counts for more than DOMINANT times its
     # typical holder (an aged batch job or two on a class's exercise template are not the
-    # class's traffic; they are judged as accounts).
-    cap = DOMINANT * low_median([x[0] for x in sums])
-    for x in sums:
-        if x[0] > cap:
-            excess = 1.0 - cap / x[0]
-            totals = [t - excess * v for t, v in zip(totals, x, strict=True)]
-            totals[_ORG] += excess * x[_ORG]  # a member count, not a call count
+    # class's traffic; they are judged as accounts). Holders alike need no look.
+    if max(rates) > DOMINANT * min(rates):
+        cap = DOMINANT * low_median(rates)
+        for x in sums:
+            if x[0] > cap:
+                excess = 1.0 - cap / x[0]
+                totals = [t - excess * v for t, v in zip(totals, x, strict=True)]
+                totals[_ORG] += excess * x[_ORG]  # a member count, not a call count
     n, elicit, agentic, limited, cap0, cap1, cap2, cap3, prompts, out, org, repeats = totals
-    rates = [s.n for s in snaps]
     first = min(s.first_ts for s in snaps)
     last = max(s.last_ts for s in snaps)
     young = now - 14 * DAY
     hour = int(now // HOUR)
     fresh = hod = 0
+    # Calls an hour, and output tokens an hour: what a harvest is after, however many calls.
+    rate = out_rate = top = 0.0
+    low = math.inf
     member_rates = []
     for s in snaps:
         fresh += s.created_key > young
         r = s._rate if s._rate_hour == hour else s.hourly_rate(now)  # cached per hour
-        member_rates.append((r, r * s.out_tokens / (s.n or 1)))
+        o = r * s.out_tokens / (s.n or 1)
+        member_rates.append((r, o))
+        rate += r
+        out_rate += o
+        top = max(top, r)
+        if 0.0 < r < low:
+            low = r
         hod |= s.hod_mask
-    # Output tokens per hour: what a harvest is after, however many calls (the same cap,
-    # against the typical holder active now: idle ones add nothing either way).
-    active = [r for r, _ in member_rates if r > 0]
-    rate_cap = DOMINANT * low_median(active) if active else 0.0
-    rate = out_rate = 0.0
-    for r, o in member_rates:
-        f = rate_cap / r if r > rate_cap else 1.0
-        rate += f * r
-        out_rate += f * o
+    if top > DOMINANT * low:
+        # The same cap, against the typical holder active now (idle ones add nothing).
+        rate_cap = DOMINANT * low_median([r for r, _ in member_rates if r > 0.0])
+        rate = out_rate = 0.0
+        for r, o in member_rates:
+            f = rate_cap / r if r > rate_cap else 1.0
+            rate += f * r
+            out_rate += f * o
     n = n or 1
     terms: list[Term] = []
     add = terms.append
