@@ -40,6 +40,7 @@ from stream_detector.snapshot import (
     I_MULTI_TURN,
     I_PROMPT,
     SUBSTANTIAL_ANSWER,
+    SUMS_HAS_ORG,
     YOUNG_S,
     AccountSnapshot,
     card_counts,
@@ -837,7 +838,6 @@ class CampaignLinker:
         return kind in STRONG_KINDS
 
 
-_ORG = 10  # `AccountSnapshot.sums`: has_org, a member count among call counts
 #: A group's holder counts for at most this many times its typical (lower-median) holder.
 DOMINANT = 4.0
 
@@ -860,43 +860,35 @@ def assess_group(
     rates = [s.n for s in snaps]
     # What adds up across the group: no holder counts for more than DOMINANT times its
     # typical holder (an aged batch job or two on a class's exercise template are not the
-    # class's traffic; they are judged as accounts). Holders alike need no look.
-    if max(rates) > DOMINANT * min(rates):
-        cap = DOMINANT * low_median(rates)
-        for x in sums:
-            if x[0] > cap:
-                excess = 1.0 - cap / x[0]
-                totals = [t - excess * v for t, v in zip(totals, x, strict=True)]
-                totals[_ORG] += excess * x[_ORG]  # a member count, not a call count
+    # class's traffic; they are judged as accounts).
+    factors = _dominance(rates)
+    if factors is not None:
+        for x, f in zip(sums, factors, strict=True):
+            if f < 1.0:
+                totals = [t - (1.0 - f) * v for t, v in zip(totals, x, strict=True)]
+                totals[SUMS_HAS_ORG] += (1.0 - f) * x[SUMS_HAS_ORG]  # members, not calls
     n, elicit, agentic, limited, cap0, cap1, cap2, cap3, prompts, out, org, repeats = totals
     first = min(s.first_ts for s in snaps)
     last = max(s.last_ts for s in snaps)
     young = now - 14 * DAY
     hour = int(now // HOUR)
     fresh = hod = 0
-    # Calls an hour, and output tokens an hour: what a harvest is after, however many calls.
-    rate = out_rate = top = 0.0
-    low = math.inf
-    member_rates = []
+    # Calls an hour, and output tokens an hour: what a harvest is after, however many calls
+    # (the same cap, against the typical holder active now).
+    hourly = []
+    outs = []
     for s in snaps:
         fresh += s.created_key > young
         r = s._rate if s._rate_hour == hour else s.hourly_rate(now)  # cached per hour
-        o = r * s.out_tokens / (s.n or 1)
-        member_rates.append((r, o))
-        rate += r
-        out_rate += o
-        top = max(top, r)
-        if 0.0 < r < low:
-            low = r
+        hourly.append(r)
+        outs.append(r * s.out_tokens / (s.n or 1))
         hod |= s.hod_mask
-    if top > DOMINANT * low:
-        # The same cap, against the typical holder active now (idle ones add nothing).
-        rate_cap = DOMINANT * low_median([r for r, _ in member_rates if r > 0.0])
-        rate = out_rate = 0.0
-        for r, o in member_rates:
-            f = rate_cap / r if r > rate_cap else 1.0
-            rate += f * r
-            out_rate += f * o
+    factors = _dominance(hourly)
+    if factors is None:
+        rate, out_rate = sum(hourly), sum(outs)
+    else:
+        rate = sum(f * r for f, r in zip(factors, hourly, strict=True))
+        out_rate = sum(f * o for f, o in zip(factors, outs, strict=True))
     n = n or 1
     terms: list[Term] = []
     add = terms.append
@@ -967,6 +959,17 @@ def assess_group(
     for term in terms:
         logit += term[2]
     return logit, terms
+
+
+def _dominance(values: Sequence[float]) -> list[float] | None:
+    """Factors (at most 1) that bring each holder's value down to DOMINANT times the typical
+    (lower-median) positive one; None when no holder is above it (holders alike, the common
+    case, need no sort). Zero values (idle holders) add nothing either way."""
+    active = [v for v in values if v > 0]
+    if not active or max(active) <= DOMINANT * min(active):
+        return None
+    cap = DOMINANT * low_median(active)
+    return [cap / v if v > cap else 1.0 for v in values]
 
 
 def low_median(values: Sequence[float]) -> float:

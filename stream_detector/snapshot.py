@@ -55,6 +55,10 @@ _C0, _C1, _C2, _C3 = (
 )
 
 
+#: Index of `has_org` in `AccountSnapshot.sums`.
+SUMS_HAS_ORG = 10
+
+
 class AccountSnapshot:
     """What the campaign stage knows of an account: the few fields the linker reads, frozen
     when the account side last linked or re-scored it (or applied a label to it).
@@ -130,7 +134,8 @@ class AccountSnapshot:
     #: `created_ts`, -inf when unknown (compares without a None test).
     created_key: float
     #: (n, elicit, agentic, rate_limited, four capabilities, prompts, out_tokens, has_org,
-    #: repeats): what a group's evaluation adds up over its members.
+    #: repeats): what a group's evaluation adds up over its members (`SUMS_HAS_ORG` the one
+    #: that counts members, not calls).
     sums: tuple[int, ...]
 
     @classmethod

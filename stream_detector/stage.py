@@ -105,7 +105,6 @@ class CampaignStage:
         self.linker = CampaignLinker(self._snapshots.get, low, low - CANDIDATE_MARGIN)
         #: Member alerts never page on their own: the cluster alert does.
         self._member_cap = config.threshold_critical - 1e-6
-        self._page_score = config.threshold_critical
         self._clock = float("-inf")
         self._since_expiry = 0
         # Accounts whose snapshot or member-policy memory changed since the last export.
@@ -177,12 +176,6 @@ class CampaignStage:
         self.linker.expire(horizon, cap)
 
     # --- alerts ------------------------------------------------------------------------------
-    def _output_total(self, campaign: Campaign) -> float:
-        """Output tokens its members took in all, as many times its typical member's (of the
-        latest: a batch job or two among a class are not what the class took)."""
-        sample = [s.out_tokens for s in map(self._snapshots.get, latest(campaign.members)) if s]
-        return low_median(sample) * len(campaign.members) if sample else 0.0
-
     @staticmethod
     def _member_terms(campaign: Campaign) -> list[Term]:
         size = float(len(campaign.members))
@@ -198,20 +191,23 @@ class CampaignStage:
         total = len(campaign.members)
         alerts: list[Alert] = []
         lookup = self._snapshots.get
+        sample = [s for s in map(lookup, latest(campaign.members)) if s is not None]
         if (
-            score >= self._page_score
-            and self._output_total(campaign) < self.config.page_output_tokens
+            score >= self.config.threshold_critical
+            and (low_median([s.out_tokens for s in sample]) * total if sample else 0.0)
+            < self.config.page_output_tokens
         ):
-            # A page wants a harvest of consequence: a class or an office on one card with
-            # reasoning exercises adds up to a few hundred thousand tokens, a distillation
-            # campaign to many millions. Until then it is high, named but not paged.
+            # A page wants a harvest of consequence: the output tokens its members took, as
+            # many times its typical (latest) member's (a batch job or two among a class are
+            # not what the class took). A class or an office on one card with reasoning
+            # exercises adds up to a few hundred thousand, a distillation campaign to many
+            # millions. Until then it is high, named but not paged.
             score = self._member_cap
         severity = self.policy.decide(
             campaign.policy, "cluster", campaign.campaign_id, score, float(total), now
         )
         if severity is not None:
             self.stats.alerts["cluster", severity] += 1
-            sample = [s for s in map(lookup, latest(campaign.members)) if s is not None]
             alerts.append(
                 Alert(
                     alert_id=alert_id(
