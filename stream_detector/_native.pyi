@@ -13,7 +13,9 @@ class Parser:
         flags: dict[str, int],
         scan_chars: int,
         skeleton_chars: int,
+        min_segment_bytes: int,
         long_output_tokens: int,
+        small_budget_tokens: int,
         max_event_bytes: int,
         max_epoch_s: float,
     ) -> None: ...

@@ -45,6 +45,7 @@ from stream_detector.snapshot import (
     AccountSnapshot,
     card_counts,
     committed,
+    evaluating,
     harvest_like,
     long_answers,
     long_single_calls,
@@ -661,6 +662,8 @@ class CampaignLinker:
         kind = ties.kind
         if kind == "cli":  # a client ties nobody, neither first nor second
             return False
+        if kind == "tpl" and evaluating(state):  # a benchmark's questions, at temperature 0
+            return False
         if ties.alone:
             # A card shared with a campaign is tie enough without the member's own traffic
             # giving it away: a reseller passes its customers' chat through between harvests.
@@ -840,6 +843,14 @@ class CampaignLinker:
 
 #: A group's holder counts for at most this many times its typical (lower-median) holder.
 DOMINANT = 4.0
+#: The small-budget term (`features.SMALL_BUDGET`): from this share of a group's calls on a
+#: small budget, in full SMALL_BUDGET_RAMP above it, when at most SHORT_LONG_SHARE -
+#: SHORT_RAMP of its answers are long, fading out at SHORT_LONG_SHARE.
+SMALL_BUDGET_FROM = 0.5
+SMALL_BUDGET_RAMP = 0.35
+SMALL_BUDGET_WEIGHT = -2.5
+SHORT_LONG_SHARE = 0.6
+SHORT_RAMP = 0.2
 
 
 def assess_group(
@@ -867,7 +878,7 @@ def assess_group(
             if f < 1.0:
                 totals = [t - (1.0 - f) * v for t, v in zip(totals, x, strict=True)]
                 totals[SUMS_HAS_ORG] += (1.0 - f) * x[SUMS_HAS_ORG]  # members, not calls
-    n, elicit, agentic, limited, cap0, cap1, cap2, cap3, prompts, out, org, repeats = totals
+    n, elicit, agentic, limited, *caps, prompts, out, org, repeats, long, small = totals
     first = min(s.first_ts for s in snaps)
     last = max(s.last_ts for s in snaps)
     young = now - 14 * DAY
@@ -911,10 +922,23 @@ def assess_group(
     # answers are chat-length (a class on one assignment, an office) is not harvesting.
     out_weight = _clamp(1.2 * math.log2(max(out_mean, 1.0) / GROUP_LONG_ANSWER), -2.5, 1.2)
     add(("group_output_tokens", out_mean, with_huge_answers(out_weight, out_mean)))
+    budget_share = small / n
+    if budget_share > SMALL_BUDGET_FROM:
+        # Calls that leave room for a chat-length answer at most, and get one, are not after
+        # reasoning traces or whole programs, whatever they ask for (a school's tutoring app
+        # on exercises that say "show your steps"); a harvest on a small budget fills it.
+        short = _clamp((SHORT_LONG_SHARE - long / n) / SHORT_RAMP, 0.0, 1.0)
+        add(
+            (
+                "group_small_budget",
+                budget_share,
+                SMALL_BUDGET_WEIGHT
+                * short
+                * min((budget_share - SMALL_BUDGET_FROM) / SMALL_BUDGET_RAMP, 1.0),
+            )
+        )
     per_prompt = prompts or 1
-    concentration = max(
-        agentic / n, cap0 / per_prompt, cap1 / per_prompt, cap2 / per_prompt, cap3 / per_prompt
-    )
+    concentration = max(agentic / n, *(c / per_prompt for c in caps))
     add(
         (
             "group_capability_concentration",

@@ -39,10 +39,14 @@ BATCH_ENDPOINT = 1 << 11
 HAS_PROMPT = 1 << 12
 LONG_OUTPUT = 1 << 13  # >= 1,000 output tokens
 NEW_MODEL = 1 << 14  # set by the detector: the model was first seen recently
-N_FLAGS = 15
+SMALL_BUDGET = 1 << 15  # max_tokens given, and at most SMALL_BUDGET_TOKENS
+N_FLAGS = 16
 
 #: Output tokens at and above which an answer counts as long.
 LONG_OUTPUT_TOKENS = 1000
+#: A max_tokens at or below which the caller asks for a chat-length answer at most: a
+#: written-out reasoning trace or a whole program needs more room than this.
+SMALL_BUDGET_TOKENS = 2048
 
 
 def _stable_hash(text: str) -> int:
@@ -177,6 +181,8 @@ def derive(event: Event) -> EventFeatures:
         flags |= AGENTIC
     if ceiling and out >= 0.9 * ceiling:
         flags |= CEILING_HIT
+    if 0 < ceiling <= SMALL_BUDGET_TOKENS:
+        flags |= SMALL_BUDGET
     if out >= LONG_OUTPUT_TOKENS:
         flags |= LONG_OUTPUT
     if event.status == 429:
@@ -205,7 +211,7 @@ def _native_parser() -> Callable[[object], EventFeatures | None] | None:
         "HAS_PROMPT": HAS_PROMPT, "THINKING": THINKING, "AGENTIC": AGENTIC,
         "CEILING_HIT": CEILING_HIT, "LONG_OUTPUT": LONG_OUTPUT, "RATE_LIMITED": RATE_LIMITED,
         "TEMPERATURE_ZERO": TEMPERATURE_ZERO, "MULTI_TURN": MULTI_TURN,
-        "BATCH_ENDPOINT": BATCH_ENDPOINT,
+        "BATCH_ENDPOINT": BATCH_ENDPOINT, "SMALL_BUDGET": SMALL_BUDGET,
     }  # fmt: skip
     parser = native.Parser(
         EventFeatures,
@@ -215,6 +221,7 @@ def _native_parser() -> Callable[[object], EventFeatures | None] | None:
         SKELETON_CHARS,
         MIN_SEGMENT_BYTES,
         LONG_OUTPUT_TOKENS,
+        SMALL_BUDGET_TOKENS,
         MAX_EVENT_BYTES,
         MAX_EPOCH_S,
     )

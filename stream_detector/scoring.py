@@ -78,6 +78,7 @@ DETAILS: dict[str, str] = {
     "group_volume": "{value:.0f} calls per hour across the group",
     "group_reasoning_elicitation": "{value:.0%} of the group's calls ask for written-out reasoning",
     "group_output_tokens": "{value:.0f} output tokens per call across the group",
+    "group_small_budget": "{value:.0%} of the group's calls allow chat-length answers at most",
     "group_capability_concentration": "{value:.0%} of the group's calls exercise one capability",
     "group_fresh_accounts": "{value:.0%} of the accounts are less than 14 days old",
     "group_verified_org": "{value:.0%} of the accounts belong to a verified organization",
@@ -111,7 +112,7 @@ VECTOR_FIELDS = (
 
 # Indices of event flags in `AccountState.counts`.
 _I = {name: flag.bit_length() - 1 for name, flag in vars(ff).items() if name.isupper()
-      and isinstance(flag, int) and name not in ("N_FLAGS", "LONG_OUTPUT_TOKENS")}  # fmt: skip
+      and isinstance(flag, int) and not name.endswith(("N_FLAGS", "_TOKENS"))}  # fmt: skip
 _ELICIT, _CODING, _FORMAL = 0, pp.CODING.bit_length() - 1, pp.FORMAL_REASONING.bit_length() - 1
 _REWRITING, _GRADING = pp.REWRITING.bit_length() - 1, pp.GRADING.bit_length() - 1
 

@@ -47,6 +47,9 @@ I_PROMPT = ff.HAS_PROMPT.bit_length() - 1
 I_RATE_LIMITED = ff.RATE_LIMITED.bit_length() - 1
 I_MULTI_TURN = ff.MULTI_TURN.bit_length() - 1
 I_CEILING = ff.CEILING_HIT.bit_length() - 1
+I_LONG = ff.LONG_OUTPUT.bit_length() - 1
+I_SMALL_BUDGET = ff.SMALL_BUDGET.bit_length() - 1
+I_TEMPERATURE_ZERO = ff.TEMPERATURE_ZERO.bit_length() - 1
 _C0, _C1, _C2, _C3 = (
     pp.CODING.bit_length() - 1,
     pp.FORMAL_REASONING.bit_length() - 1,
@@ -83,6 +86,7 @@ class AccountSnapshot:
         "has_org",
         "hod_mask",
         "last_ts",
+        "long",
         "mask_minute",
         "minute_mask",
         "multi_turn",
@@ -94,7 +98,9 @@ class AccountSnapshot:
         "repeats",
         "ring",
         "ring_hour",
+        "small_budget",
         "sums",
+        "temperature_zero",
     )
 
     _rate_hour: int
@@ -119,6 +125,12 @@ class AccountSnapshot:
     multi_turn: int
     #: Calls whose answer filled the requested `max_tokens` (90 % of it or more).
     ceiling: int
+    #: Calls answered at length (`features.LONG_OUTPUT_TOKENS` or more).
+    long: int
+    #: Calls whose max_tokens left room for a chat-length answer at most (`ff.SMALL_BUDGET`).
+    small_budget: int
+    #: Calls at temperature 0 (how evaluation suites call).
+    temperature_zero: int
     #: Prompts per capability (coding, formal reasoning, rewriting, grading).
     caps: tuple[int, int, int, int]
     hod_mask: int
@@ -134,8 +146,8 @@ class AccountSnapshot:
     #: `created_ts`, -inf when unknown (compares without a None test).
     created_key: float
     #: (n, elicit, agentic, rate_limited, four capabilities, prompts, out_tokens, has_org,
-    #: repeats): what a group's evaluation adds up over its members (`SUMS_HAS_ORG` the one
-    #: that counts members, not calls).
+    #: repeats, long, small_budget): what a group's evaluation adds up over its members
+    #: (`SUMS_HAS_ORG` the one that counts members, not calls).
     sums: tuple[int, ...]
 
     @classmethod
@@ -157,6 +169,9 @@ class AccountSnapshot:
         snap.repeats = c[REPEATS]
         snap.multi_turn = c[I_MULTI_TURN]
         snap.ceiling = c[I_CEILING]
+        snap.long = c[I_LONG]
+        snap.small_budget = c[I_SMALL_BUDGET]
+        snap.temperature_zero = c[I_TEMPERATURE_ZERO]
         caps = snap.caps = (c[_C0], c[_C1], c[_C2], c[_C3])
         snap.hod_mask = state.hod_mask
         snap.minute_mask = state.minute_mask
@@ -182,6 +197,8 @@ class AccountSnapshot:
             self.out_tokens,
             int(self.has_org),
             self.repeats,
+            self.long,
+            self.small_budget,
         )
         # Old accounts count only with long answers, and more than one of them (a bought or
         # aged account harvesting reasoning; a long-time user asking code questions gets
@@ -224,7 +241,7 @@ class AccountSnapshot:
 
     # --- wire format ----------------------------------------------------------------------
     def encode(self) -> bytes:
-        """Compact little-endian bytes (~229): the evidence topic and the stage checkpoint."""
+        """Compact little-endian bytes (~241): the evidence topic and the stage checkpoint."""
         policy = self.policy or new_memory()
         created = self.created_ts
         return _SNAPSHOT.pack(
@@ -241,6 +258,9 @@ class AccountSnapshot:
             self.repeats,
             self.multi_turn,
             self.ceiling,
+            self.long,
+            self.small_budget,
+            self.temperature_zero,
             *self.caps,
             self.hod_mask,
             self.ring_hour,
@@ -276,6 +296,9 @@ class AccountSnapshot:
             snap.repeats,
             snap.multi_turn,
             snap.ceiling,
+            snap.long,
+            snap.small_budget,
+            snap.temperature_zero,
             c0,
             c1,
             c2,
@@ -291,20 +314,21 @@ class AccountSnapshot:
             snap.harvest,
             snap.minute_mask,
             snap.mask_minute,
-        ) = values[:28]
+        ) = values[:31]
         snap.created_ts = None if created == _NO_TIME else created
         snap.caps = (c0, c1, c2, c3)
         snap.policy = [level, last, suppressed, base_score, base_rate] if has_policy else []
-        snap.ring = array("I", values[28:])
+        snap.ring = array("I", values[31:])
         snap._derive()
         return snap
 
 
 #: first/last/created ts, n, out tokens, org, elicit, agentic, prompts, rate-limited, repeats,
-#: multi-turn calls, calls at the max_tokens ceiling, four capabilities, hour-of-day mask,
-#: ring hour, policy memory (level, last ts, suppressed, base score, base rate, present),
-#: harvest, minute mask and its minute, 24 hourly counts.
-_SNAPSHOT = struct.Struct("<dddIQ?IIIIIIIIIIIIiBd?dd??Qq24I")
+#: multi-turn calls, calls at the max_tokens ceiling, long answers, calls on a small budget,
+#: calls at temperature 0, four capabilities, hour-of-day mask, ring hour, policy memory
+#: (level, last ts, suppressed, base score, base rate, present), harvest, minute mask and
+#: its minute, 24 hourly counts.
+_SNAPSHOT = struct.Struct("<dddIQ?IIIIIIIIIIIIIIIiBd?dd??Qq24I")
 SNAPSHOT_BYTES = _SNAPSHOT.size
 _NO_TIME = -1.0e300
 
@@ -444,6 +468,13 @@ def reasoned_at_length(snap: AccountSnapshot) -> bool:
         and snap.multi_turn * 4 < n
         and snap.ceiling * 2 <= n
     )
+
+
+def evaluating(snap: AccountSnapshot) -> bool:
+    """Whether most of an account's calls are at temperature 0, as evaluation suites call (a
+    harvest samples the model as it answers): a benchmark's questions are the templates
+    harvesters use too, and an evaluation run on them is no member of their campaign."""
+    return snap.temperature_zero * 2 > snap.n
 
 
 def long_single_calls(snap: AccountSnapshot) -> bool:

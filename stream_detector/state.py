@@ -27,8 +27,8 @@ _BIT_INDICES = tuple(
     tuple(i for i in range(N_FLAGS) if word >> i & 1) for word in range(1 << N_FLAGS)
 )
 #: Version of the export format; bump when fields change and keep reading the old one
-#: (3: before the minute mask).
-STATE_VERSION = 4
+#: (3: before the minute mask; 4: before the SMALL_BUDGET flag's count).
+STATE_VERSION = 5
 # Layout of `AccountState.counts`: event-flag counts, the 24 hourly slots of the day window
 # (slot = absolute hour % 24), the count of prompts whose head or tail fingerprint recurred,
 # and a ring of the last prompts' head and tail fingerprints (where "recurred" is looked up,
@@ -149,11 +149,14 @@ class StateReads:
     def restore(cls, data: bytes) -> Self:
         """Inverse of `export`; raises ValueError on an unknown version."""
         values = orjson.loads(data)
-        if not isinstance(values, list) or not values or values[0] not in (3, STATE_VERSION):
+        if not isinstance(values, list) or not values or values[0] not in (3, 4, STATE_VERSION):
             raise ValueError(f"unknown account state format: {str(values)[:40]}")
         state = cls(0.0)
         if values[0] == 3:  # no minute mask yet: an empty one at the newest event
             values = [*values, 0, minute_of(values[2])]
+        if values[0] < 5:  # no SMALL_BUDGET count yet (the last flag): none counted
+            counts = values[8]
+            values[8] = [*counts[: N_FLAGS - 1], 0, *counts[N_FLAGS - 1 :]]
         (
             _,
             state.first_ts,

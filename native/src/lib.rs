@@ -893,6 +893,7 @@ struct Flags {
     temperature_zero: i64,
     multi_turn: i64,
     batch_endpoint: i64,
+    small_budget: i64,
 }
 
 /// `EventFeatures.__slots__`, in the order `Parser::derive` gives their values.
@@ -932,6 +933,7 @@ struct Parser {
     skeleton_chars: usize,
     min_segment_bytes: usize,
     long_output_tokens: i64,
+    small_budget_tokens: i64,
     max_event_bytes: usize,
     max_epoch_s: f64,
 }
@@ -1068,6 +1070,10 @@ impl Parser {
                 fl.ceiling_hit,
             ),
             (out >= self.long_output_tokens, fl.long_output),
+            (
+                ceiling > 0 && ceiling <= self.small_budget_tokens,
+                fl.small_budget,
+            ),
             (e.status == Some(429), fl.rate_limited),
             (e.temperature == Some(0.0), fl.temperature_zero),
             (e.conversation_turns.is_some_and(|t| t >= 3), fl.multi_turn),
@@ -1151,6 +1157,7 @@ impl Parser {
         skeleton_chars: usize,
         min_segment_bytes: usize,
         long_output_tokens: i64,
+        small_budget_tokens: i64,
         max_event_bytes: usize,
         max_epoch_s: f64,
     ) -> PyResult<Self> {
@@ -1195,11 +1202,13 @@ impl Parser {
                 temperature_zero: bit("TEMPERATURE_ZERO")?,
                 multi_turn: bit("MULTI_TURN")?,
                 batch_endpoint: bit("BATCH_ENDPOINT")?,
+                small_budget: bit("SMALL_BUDGET")?,
             },
             scan_chars,
             skeleton_chars,
             min_segment_bytes,
             long_output_tokens,
+            small_budget_tokens,
             max_event_bytes,
             max_epoch_s,
         })

@@ -12,7 +12,7 @@ const HOUR: f64 = 3600.0;
 /// Event flags (`features.N_FLAGS`), the 24 hourly slots, the count of prompts whose head or
 /// tail template fingerprint recurred, and the ring of the last prompts' fingerprints: the
 /// layout of `state.py`, checked at import there.
-pub const N_FLAGS: usize = 15;
+pub const N_FLAGS: usize = 16;
 pub const RING: usize = N_FLAGS;
 pub const REPEATS: usize = RING + 24;
 pub const RECENT: usize = REPEATS + 1;

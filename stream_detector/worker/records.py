@@ -36,6 +36,7 @@ partition i, on whichever worker owns it, with records of its own:
 Format 3: the campaign stage's state is a base plus deltas. Format 5: accounts packed into
 deltas named by the checkpoint (format 4 had one ``<p>|a|<account_id>`` record per account).
 Format 6: account snapshots in the stage's state carry the minute mask (lock-step timing).
+Format 8: ... and the counts of answers at length and of calls on a small max_tokens budget.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from typing import Any
 import orjson
 
 #: Version byte of every value written here.
-FORMAT_VERSION = 7
+FORMAT_VERSION = 8
 #: Largest shared-state chunk (well under a produce batch and a message).
 CHUNK_BYTES = 256 * 1024
 

@@ -54,8 +54,8 @@ from stream_detector.worker.records import (
 log = logging.getLogger(__name__)
 
 #: Version byte of an evidence record's value (5: snapshots carry the count of answers at
-#: the max_tokens ceiling).
-EVIDENCE_VERSION = 5
+#: the max_tokens ceiling; 6: of answers at length and of calls on a small budget).
+EVIDENCE_VERSION = 6
 #: Version, source offset, event time, number of keys.
 _HEAD = struct.Struct("<BqdH")
 _KEY_BYTES = 9  # a link key is a 64-bit digest shifted left 3 bits, plus its kind

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 
 from stream_detector.campaigns import Campaign, assess_group
@@ -11,6 +12,7 @@ from stream_detector.pipeline import Pipeline
 from stream_detector.snapshot import AccountSnapshot, harvest_like
 
 from .builders import (
+    DAY,
     T0,
     class_session,
     event,
@@ -521,13 +523,16 @@ def test_a_candidate_group_does_not_start_a_campaign_of_fewer_than_three() -> No
     template shared with a hydra later merged that campaign into the hydra's). Here a class
     two of whose students got a long first answer: with the thresholds raised its groups
     are candidates only, and nobody is linked; at the default ones they are suspicious, and
-    the two are."""
+    the two are (the class's app leaving room for long answers: on a small budget nobody
+    is linked at either)."""
     raised = DetectorConfig(
         threshold_low=0.9, threshold_medium=0.93, threshold_high=0.96, threshold_critical=0.99
     )
 
     def linked(config: DetectorConfig) -> set[str]:
         events = sorted(class_session("cls", 20, T0), key=lambda e: float(e["ts"]))
+        for e in events:
+            e["max_tokens"] = 8192
         for student in ("cls-3", "cls-11"):
             next(e for e in events if e["account_id"] == student)["output_tokens"] = 1024
         pipeline = Pipeline(config)
@@ -661,3 +666,85 @@ def test_a_campaign_pages_once_its_harvest_is_of_consequence() -> None:
     assert first(config, "high") - T0 < 600
     assert first(config, "critical") - T0 >= config.page_output_tokens / (12 * 6 * 3000) * 3600
     assert first(DetectorConfig(page_output_tokens=0), "critical") - T0 < 600
+
+
+def _lesson(budget: int, long_answer: int, long_share: float = 1 / 3) -> list[dict[str, object]]:
+    """Forty accounts made minutes ago on a school's card and network, six to ten calls each
+    in one hour on the teacher's exercises (most saying "show your steps"), answers mostly
+    chat-length and `long_share` of them `long_answer` tokens, each call capped at `budget`."""
+    rng = random.Random(4)
+    exercises = (
+        "What is {a}/{b} + {c}/{d}? show your steps please",
+        "a bike costs ${a}{b} and is {c}0% off. final price?? explain each step",
+        "why is {a} x {b} the same as {b} x {a}, explain like a teacher would",
+        "help me write 3 sentences about my weekend trip to the lake with {a} friends",
+    )
+    events = []
+    for k in range(40):
+        for j in range(rng.randint(6, 10)):
+            a, b, c, d = (rng.randint(2, 9) for _ in range(4))
+            events.append(
+                event(
+                    j,
+                    f"s-{k}",
+                    T0 + rng.uniform(60.0, 3600.0),
+                    account_created_ts=T0 - rng.uniform(300.0, 1200.0),
+                    payment_fingerprint="school-card",
+                    ip=f"192.0.2.{k % 3 + 1}",
+                    user_agent="Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) Chrome/126.0",
+                    output_tokens=long_answer
+                    if rng.random() < long_share
+                    else rng.randint(450, 900),
+                    max_tokens=budget,
+                    prompt=rng.choice(exercises).format(a=a, b=b, c=c, d=d),
+                )
+            )
+    return events
+
+
+def test_a_class_on_a_small_answer_budget_is_not_named_at_high() -> None:
+    """A class on a tutoring app that caps answers at 2,048 tokens, getting mostly
+    chat-length ones, is no harvest, though it is as fresh, as shared and as reasoning-heavy
+    as a small hydra: nobody is named at high. The same lesson with room for reasoning
+    traces is, and so is one whose answers all fill the small budget (a harvest on one)."""
+
+    def named(events: list[dict[str, object]]) -> set[str]:
+        alerts = run(Pipeline(), events)
+        return {
+            a for alert in alerts if alert.severity in ("high", "critical") for a in alert.accounts
+        }
+
+    assert not named(_lesson(2048, 1300))
+    assert len(named(_lesson(16000, 1300))) >= 30
+    assert len(named(_lesson(2048, 1900, long_share=1.0))) >= 30
+
+
+def test_an_evaluation_run_on_a_campaigns_benchmark_questions_is_not_drawn_in() -> None:
+    """An aged account runs the hydra's benchmark questions at temperature 0, as evaluation
+    suites call, getting the same long reasoning answers: the template is no tie to the
+    campaign. The same calls sampled at temperature 0.7 are a harvest on its template."""
+
+    def linked(temperature: float) -> bool:
+        events = list(hydra("h", 12, T0, hours=4))
+        for i in range(120):
+            events.append(
+                event(
+                    i,
+                    "evals",
+                    T0 + 1800.0 + i * 60.0,
+                    account_created_ts=T0 - 300 * DAY,
+                    payment_fingerprint="lab-card",
+                    ip="203.0.113.40",
+                    user_agent="lm-eval-harness/0.4.8",
+                    output_tokens=3000,
+                    max_tokens=4096,
+                    temperature=temperature,
+                    prompt=hydra_call(i, "h-0", T0, T0, "", 0)["prompt"],
+                )
+            )
+        pipeline = Pipeline()
+        run(pipeline, events)
+        return "evals" in pipeline.stage.linker.campaign_of
+
+    assert not linked(0.0)
+    assert linked(0.7)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from itertools import pairwise
 
+import orjson
+
+from stream_detector import features as ff
+from stream_detector import state as sm
 from stream_detector.config import DetectorConfig
 from stream_detector.detector import Detector
 from stream_detector.labels import Label
@@ -103,6 +107,27 @@ def test_state_export_import_gives_identical_decisions() -> None:
     got = [a.alert_id for a in run(first, head)]
     got += [a.alert_id for a in run(resumed(first), tail)]
     assert got == expected
+
+
+def test_calls_on_a_small_answer_budget_are_counted_and_older_states_still_restore() -> None:
+    """A stated max_tokens of at most 2,048 counts as a small budget (none stated: no
+    budget); a state exported before that count existed restores with none counted and
+    every other count in its place."""
+    detector = Detector()
+    budgets = (None, 1, 2048, 2049, 64000)
+    run(detector, [event(i, "a", T0 + i, max_tokens=b) for i, b in enumerate(budgets)])
+    state = detector._store.get("a")
+    assert state is not None
+    small = ff.SMALL_BUDGET.bit_length() - 1
+    assert state.counts[small] == 2
+    doc = orjson.loads(state.export())
+    assert doc[0] == sm.STATE_VERSION == 5
+    counts = doc[8]
+    old = [4, *doc[1:8], counts[:small] + counts[small + 1 :], *doc[9:]]
+    restored = sm.AccountState.restore(orjson.dumps(old))
+    assert restored.counts[small] == 0
+    assert [*restored.counts[:small], *restored.counts[small + 1 :]] == old[8]
+    assert restored.export() != state.export()
 
 
 def test_idle_accounts_expire_and_memory_is_bounded() -> None:
