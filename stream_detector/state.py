@@ -13,6 +13,7 @@ import math
 from array import array
 from collections import Counter
 from collections.abc import MutableSequence, Sequence
+from functools import cache
 from typing import TYPE_CHECKING, Any, Self
 
 import orjson
@@ -22,10 +23,14 @@ from stream_detector.native import native_module
 from stream_detector.timing import MASK as MINUTES_MASK
 from stream_detector.timing import minute_of
 
-#: Indices of the set bits of every flag word (flags are < 2**N_FLAGS).
-_BIT_INDICES = tuple(
-    tuple(i for i in range(N_FLAGS) if word >> i & 1) for word in range(1 << N_FLAGS)
-)
+
+@cache
+def _bit_indices(word: int) -> tuple[int, ...]:
+    """Indices of the set bits of a flag word: few distinct words occur, so each is worked
+    out once (a table of all 2**N_FLAGS took a fifth of a second to import)."""
+    return tuple(i for i in range(N_FLAGS) if word >> i & 1)
+
+
 #: Version of the export format; bump when fields change and keep reading the old one
 #: (3: before the minute mask; 4: before the SMALL_BUDGET flag's count).
 STATE_VERSION = 5
@@ -241,7 +246,7 @@ class PyAccountState(StateReads):
         self.in_tokens += f.input_tokens
         self.out_tokens += f.output_tokens
         counts = self.counts
-        for index in _BIT_INDICES[flags]:
+        for index in _bit_indices(flags):
             counts[index] += 1
         if f.created_ts is not None:
             self.created_ts = f.created_ts
