@@ -450,6 +450,15 @@ class CampaignLinker:
         while group.next_size <= group.total:
             group.next_size = max(group.next_size + 1, int(group.next_size * 1.5))
         sample = latest(group.members)
+        if group.key & 7 == _PAY and (own := self._card_only(group)) is not None:
+            # A campaign of a card alone whose holders mostly call from another campaign's
+            # own servers is that campaign's: a reseller pays with several cards from the
+            # same machines, and one card's holders, mostly its customers' chat, may be too
+            # weak a campaign to be named on their own.
+            campaign = self._operating(sample, harvesters_only=False)
+            if campaign is not None and campaign is not own:
+                self._merge(campaign, self.campaigns.pop(own.campaign_id))
+                return self._settle(campaign, now)
         counts = card_counts if group.key & 7 == _PAY else harvest_like
         looked = self._with_snapshots(sample)
         # Holders in lock-step with the others count by their own traffic, their age aside
@@ -476,13 +485,22 @@ class CampaignLinker:
             return None
         return self._attach(group, now, in_step)
 
-    def _operating(self, holders: list[str]) -> Campaign | None:
-        """The campaign that most of `holders` (a card's counting holders) reach through one
-        of its infrastructure keys (a network prefix or system prompt that mostly its
-        harvesters share), if any: a reseller pays with several cards from the same
-        servers, and each card's few holders alone are no candidate."""
+    def _card_only(self, group: KeyGroup) -> Campaign | None:
+        """The campaign of a card's group, if the card is all it holds."""
+        campaign = self.campaigns.get(group.campaign) if group.campaign is not None else None
+        if campaign is None or any(key & 7 != _PAY for key in campaign.keys):
+            return None
+        return campaign
+
+    def _operating(self, holders: list[str], harvesters_only: bool = True) -> Campaign | None:
+        """The campaign that most of `holders` (a card's holders) reach through one of its
+        infrastructure keys (a network prefix or system prompt it holds and, if
+        `harvesters_only`, that mostly its harvesters share), if any: a reseller pays with
+        several cards from the same servers, and each card's few holders alone are no
+        candidate."""
         votes: dict[str, int] = {}
         groups, keys_of = self._groups, self._keys_of
+        least = HARVEST_SHARE if harvesters_only else 0.0
         for member in holders:
             seen: set[str] = set()
             for key in keys_of.get(member, (0.0, ()))[1]:
@@ -491,7 +509,7 @@ class CampaignLinker:
                     and (g := groups.get(key)) is not None
                     and g.campaign is not None
                     and g.campaign not in seen
-                    and g.share >= HARVEST_SHARE
+                    and g.share >= least
                     and (c := self.campaigns.get(g.campaign)) is not None
                     and key in c.keys
                 ):

@@ -748,3 +748,28 @@ def test_an_evaluation_run_on_a_campaigns_benchmark_questions_is_not_drawn_in() 
 
     assert not linked(0.0)
     assert linked(0.7)
+
+
+def test_a_resellers_second_card_on_a_campaigns_servers_is_that_campaign() -> None:
+    """A reseller's second card, its sixteen accounts mostly passing their customers' chat
+    through between huge answers: from the hydra's datacenter prefix they are the hydra's
+    campaign; from networks of their own, a campaign apart. (On this traffic the template
+    and network rules merge them already; the merge of a card-only campaign whose holders
+    call from another campaign's servers is what joined half of a blind generator's
+    reseller, whose prefix groups are mostly chat and never candidates.)"""
+
+    def campaigns(host: Callable[[int], str]) -> tuple[set[str | None], str]:
+        pipeline, late = _after_hydra()
+        events = _card_sharers("r", 16, harvest_tokens=24000)
+        for e in events:
+            k = int(str(e["account_id"]).rsplit("-", 1)[1])
+            e["ts"] = float(str(e["ts"])) + late - T0
+            e["ip"] = host(k)
+        run(pipeline, events)
+        linker = pipeline.stage.linker
+        return {linker.campaign_of.get(f"r-{k}") for k in range(16)}, linker.campaign_of["h-0"]
+
+    on_servers, hydra_campaign = campaigns(lambda k: f"198.51.100.{30 + k % 4}")
+    assert on_servers == {hydra_campaign}
+    apart, hydra_campaign = campaigns(lambda k: f"192.0.2.{k % 4 + 1}")
+    assert len(apart) == 1 and None not in apart and hydra_campaign not in apart
