@@ -450,7 +450,8 @@ class CampaignLinker:
         while group.next_size <= group.total:
             group.next_size = max(group.next_size + 1, int(group.next_size * 1.5))
         sample = latest(group.members)
-        if group.key & 7 == _PAY and (own := self._card_only(group)) is not None:
+        is_card = group.key & 7 == _PAY
+        if is_card and (own := self._card_only(group)) is not None:
             # A campaign of a card alone whose holders mostly call from another campaign's
             # own servers is that campaign's: a reseller pays with several cards from the
             # same machines, and one card's holders, mostly its customers' chat, may be too
@@ -459,7 +460,7 @@ class CampaignLinker:
             if campaign is not None and campaign is not own:
                 self._merge(campaign, self.campaigns.pop(own.campaign_id))
                 return self._settle(campaign, now)
-        counts = card_counts if group.key & 7 == _PAY else harvest_like
+        counts = card_counts if is_card else harvest_like
         looked = self._with_snapshots(sample)
         # Holders in lock-step with the others count by their own traffic, their age aside
         # (aged accounts of one scheduler are no alibi).
@@ -477,7 +478,7 @@ class CampaignLinker:
             group.terms.append(("group_harvest_share", share, weight))
             group.logit += weight
         if group.logit < self.candidate_logit:
-            if group.key & 7 == _PAY and share >= TIE_SHARE:
+            if is_card and share >= TIE_SHARE:
                 counting = [m for m, s in looked if counts(s, now)]
                 campaign = self._operating(counting)
                 if campaign is not None:
@@ -486,9 +487,10 @@ class CampaignLinker:
         return self._attach(group, now, in_step)
 
     def _card_only(self, group: KeyGroup) -> Campaign | None:
-        """The campaign of a card's group, if the card is all it holds."""
+        """The campaign of a card's group, if cards are all it holds (its key counts say so
+        without a look at its keys)."""
         campaign = self.campaigns.get(group.campaign) if group.campaign is not None else None
-        if campaign is None or any(key & 7 != _PAY for key in campaign.keys):
+        if campaign is None or sum(campaign.kind_counts) != campaign.kind_counts[_PAY]:
             return None
         return campaign
 

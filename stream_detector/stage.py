@@ -49,8 +49,8 @@ from stream_detector.snapshot import AccountSnapshot, card_counts, harvest_like
 #: campaign, to be judged with the groups it is linked to.
 CANDIDATE_MARGIN = 3.5
 #: Version of the stage checkpoint (`CampaignStage.export_state`; 6: snapshots carry the
-#: count of answers at the max_tokens ceiling; 7: of answers at length and of calls on a
-#: small budget).
+#: count of answers at the max_tokens ceiling; 7: of answers at length, of calls on a small
+#: budget and of calls at temperature 0).
 STAGE_STATE_VERSION = 7
 #: Expire idle snapshots every this many pieces of evidence (amortised; O(expired)).
 EXPIRY_EVERY = 1024

@@ -36,7 +36,8 @@ partition i, on whichever worker owns it, with records of its own:
 Format 3: the campaign stage's state is a base plus deltas. Format 5: accounts packed into
 deltas named by the checkpoint (format 4 had one ``<p>|a|<account_id>`` record per account).
 Format 6: account snapshots in the stage's state carry the minute mask (lock-step timing).
-Format 8: ... and the counts of answers at length and of calls on a small max_tokens budget.
+Format 8: ... and the counts of answers at length, of calls on a small max_tokens budget and
+of calls at temperature 0.
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ from stream_detector.worker.records import (
 log = logging.getLogger(__name__)
 
 #: Version byte of an evidence record's value (5: snapshots carry the count of answers at
-#: the max_tokens ceiling; 6: of answers at length and of calls on a small budget).
+#: the max_tokens ceiling; 6: of answers at length, on a small budget and at temperature 0).
 EVIDENCE_VERSION = 6
 #: Version, source offset, event time, number of keys.
 _HEAD = struct.Struct("<BqdH")
