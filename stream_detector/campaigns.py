@@ -565,11 +565,19 @@ class CampaignLinker:
         # A template, or any group suspicious on its own, is strong only if most of its
         # holders harvest: a popular phrase must not merge the campaigns its users are in.
         # A client never is: every user of an SDK release shares it, and a campaign of a
-        # class's card would merge through it into any harvest on the same library.
-        strong = (kind in STRONG_KINDS and kind != "tpl") or (
-            kind != "cli"
-            and group.share >= HARVEST_SHARE
-            and (kind == "tpl" or group.logit >= self.suspicious_logit)
+        # class's card would merge through it into any harvest on the same library. A
+        # network nearly all of whose holders harvest (a candidate, so young long-answer
+        # harvesters among them) is an operation's exit, strong though it is not suspicious
+        # yet: a swarm's throwaway accounts take turns on a proxy's addresses, a few each,
+        # sharing nothing else.
+        strong = (
+            (kind in STRONG_KINDS and kind != "tpl")
+            or (
+                kind != "cli"
+                and group.share >= HARVEST_SHARE
+                and (kind == "tpl" or group.logit >= self.suspicious_logit)
+            )
+            or (kind == "net" and group.share >= CROWDED_SHARE)
         )
         # Members joined since the last look, and a bounded sample of the latest ones (an
         # account may have become harvest-like, or tied by a second key, since).
@@ -671,7 +679,8 @@ class CampaignLinker:
         )
         # A network nearly all of whose holders harvest is an operation's infrastructure (a
         # router's addresses that a swarm of throwaway accounts goes through): it ties the
-        # young accounts on it that harvest long answers themselves, without a second key.
+        # young accounts on it that harvest long answers themselves, mostly in single calls
+        # (a swarm dresses some up as conversations), without a second key.
         crowded = kind == "net" and group.share >= CROWDED_SHARE
         # Whether the card is the campaign's own, asked once (and only if a member needs it).
         own_card = cache(lambda: self._owns_card(group, campaign, now))
@@ -706,7 +715,8 @@ class CampaignLinker:
                 )
                 or (
                     ties.crowded
-                    and long_single_calls(state)
+                    and long_answers(state)
+                    and state.multi_turn * 2 < state.n
                     and state.created_key >= now - YOUNG_S
                     and state.n >= 2
                 )

@@ -117,7 +117,7 @@ def test_a_campaigns_card_draws_a_new_holder_in_at_its_first_calls() -> None:
 
 def _newcomer(name: str, start: float, turns: int) -> list[dict[str, object]]:
     """A young account on the hydra's network (its own card, client and questions) getting
-    long reasoning answers, in single calls or in a conversation."""
+    long reasoning answers, in single calls or (`turns`) mostly in conversations."""
     return [
         event(
             i,
@@ -130,7 +130,7 @@ def _newcomer(name: str, start: float, turns: int) -> list[dict[str, object]]:
             output_tokens=2500,
             max_tokens=4096,
             thinking=True,
-            conversation_turns=1 + (i % 2) * turns,
+            conversation_turns=1 + (i % 3 > 0) * turns,
             prompt=f"{name} question {i}: how do tides work on a planet with {i} moons?",
         )
         for i in range(8)
@@ -140,7 +140,8 @@ def _newcomer(name: str, start: float, turns: int) -> list[dict[str, object]]:
 def test_a_network_of_harvesters_ties_young_single_call_harvesters_on_it() -> None:
     """A network nearly all of whose holders harvest (a router a swarm goes through) ties a
     young account harvesting long answers in single calls, with no second shared key; a
-    young account on it holding conversations with long answers is not drawn in."""
+    young account on it holding conversations (most of its calls) with long answers is not
+    drawn in."""
     late = T0 + 2 * 3600.0
     events = list(hydra("h", 12, T0, hours=5))
     events += _newcomer("swarmer", late, turns=0) + _newcomer("chatter", late, turns=4)
@@ -150,6 +151,77 @@ def test_a_network_of_harvesters_ties_young_single_call_harvesters_on_it() -> No
     assert campaign_of.get("swarmer") is not None
     assert campaign_of.get("swarmer") == campaign_of.get("h-0")
     assert "chatter" not in campaign_of
+
+
+def _throwaways(name: str, accounts: int, answer: int, turns: int) -> list[dict[str, object]]:
+    """Accounts made minutes before their first call that take turns on one residential
+    prefix (a proxy's exit), two hours apart, each with its own client and questions, a few
+    calls each asking for written-out reasoning and getting `answer` tokens; every third
+    call carries `turns` of conversation."""
+    events: list[dict[str, object]] = []
+    for k in range(accounts):
+        start = T0 + k * 7200.0
+        events += [
+            event(
+                i,
+                f"{name}-{k}",
+                start + i * 240.0,
+                account_created_ts=start - 600,
+                ip=f"203.0.113.{10 + 7 * k}",
+                user_agent=f"client-{name}-{k}/1.{k}",
+                output_tokens=answer,
+                max_tokens=32000,
+                thinking=True,
+                conversation_turns=turns if i % 3 == 2 else 1,
+                prompt=_ASKS[k % len(_ASKS)].format(_TOPICS[(k * 6 + i) % len(_TOPICS)]),
+            )
+            for i in range(6)
+        ]
+    return events
+
+
+_ASKS = [
+    "{} Show your reasoning step by step.",
+    "Walk me through it in full: {}",
+    "{} Think out loud and show every step before the final answer.",
+    "From first principles, and explaining your chain of thought as you go: {}",
+    "Reason through this one carefully, each step numbered. {}",
+]
+_TOPICS = [
+    f"{verb} {thing}."
+    for verb in ["Prove", "Derive", "Explain", "Estimate", "Compare", "Design"]
+    for thing in [
+        "tides",
+        "orbits",
+        "prisms",
+        "levers",
+        "glaciers",
+        "enzymes",
+        "markets",
+        "compilers",
+    ]
+]
+
+
+def test_a_prefix_that_throwaway_harvesters_take_turns_on_is_their_campaign() -> None:
+    """A network prefix whose every holder is a young account harvesting long answers, mostly
+    in single calls, is a campaign's by itself, though the accounts share nothing else and
+    are never on it at once (a swarm's proxy exit); young accounts on it that chat, or hold
+    conversations, are not."""
+
+    def linked(events: list[dict[str, object]]) -> dict[str, str]:
+        pipeline = Pipeline(track_dirty=True)
+        run(pipeline, sorted(events, key=lambda e: float(str(e["ts"]))))
+        return pipeline.stage.linker.campaign_of
+
+    swarm = linked(_throwaways("s", 4, answer=1500, turns=3))
+    assert set(swarm) == {f"s-{k}" for k in range(4)}
+    assert len(set(swarm.values())) == 1
+    assert linked(_throwaways("c", 4, answer=400, turns=3)) == {}
+    talkers = _throwaways("v", 4, answer=1500, turns=3)
+    for e in talkers:  # two calls in three continue a conversation
+        e["conversation_turns"] = 3 if int(str(e["event_id"]).rsplit("-", 1)[1]) % 3 else 1
+    assert linked(talkers) == {}
 
 
 def _card_sharers(name: str, accounts: int, harvest_tokens: int) -> list[dict[str, object]]:
