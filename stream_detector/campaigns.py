@@ -669,8 +669,9 @@ class CampaignLinker:
         # ask for it in every call, `reasoned_at_length`), with it alone: one actor's
         # accounts may share nothing else (own cards, networks and clients for each).
         # People on the same template hold conversations; an agent tool's boilerplate (its
-        # side calls) is shared by all its users: both need a second tie. So does an
-        # account's first call: a newcomer may try a popular prompt once.
+        # side calls) is shared by all its users: both need a second tie, but for a young
+        # account harvesting agent runs in single calls with long answers (a swarm's). So
+        # does an account's first call: a newcomer may try a popular prompt once.
         enough = (
             kind == "tpl"
             and vouched
@@ -710,7 +711,10 @@ class CampaignLinker:
                     ties.enough
                     and state.n >= 2
                     and state.elicit * 10 >= 6 * state.n
-                    and state.agentic * 2 < state.n
+                    and (
+                        state.agentic * 2 < state.n
+                        or (long_single_calls(state) and state.created_key >= now - YOUNG_S)
+                    )
                     and (long_single_calls(state) or reasoned_at_length(state))
                 )
                 or (

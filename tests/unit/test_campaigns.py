@@ -548,6 +548,26 @@ def test_people_in_conversations_on_an_operations_template_are_not_drawn_in() ->
     assert campaign_of.get("single") == campaign_of["m-0"]  # the rule, not the traffic
 
 
+def test_a_young_account_harvesting_agent_runs_in_single_calls_is_drawn_in_by_a_template() -> None:
+    """An agent tool's prompt is every user's of the tool, so an agentic account needs a
+    second tie to an operation's reasoning template; not a young one that harvests with
+    it in single calls, each with the tools and a long answer (a swarm harvesting agent
+    runs, one throwaway account after another). An aged account calling so is left to its
+    other keys."""
+    pipeline = Pipeline()
+    start = T0 + 2 * 3600.0
+    young = [
+        {**c, "account_created_ts": start - 3600.0, "tools": 4}
+        for c in _on_templates("young", False, start)
+    ]
+    aged = [{**c, "tools": 4} for c in _on_templates("aged", False, start + 30.0)]
+    events = [*multipath("m", 8, T0, hours=4), *young, *aged]
+    run(pipeline, sorted(events, key=lambda e: float(str(e["ts"]))))
+    campaign_of = pipeline.stage.linker.campaign_of
+    assert campaign_of.get("young") == campaign_of["m-0"]
+    assert "aged" not in campaign_of
+
+
 def test_one_call_on_an_operations_template_does_not_tie_an_account_to_it() -> None:
     """A first call on an operation's reasoning template may be a newcomer trying a popular
     prompt once (in the adversarial blind traffic, 3-5 new users per set were drawn in so):
