@@ -91,8 +91,8 @@ FEW_PROMPTS = 2
 #: and to tie an account to a campaign as its second key.
 HARVEST_SHARE = 0.5
 TIE_SHARE = 2 / 3
-#: Share of a network's holders that must harvest for it to tie young long-answer harvesters
-#: to its campaign by itself.
+#: Share of a network's (or system prompt's) holders that must harvest for it to tie young
+#: long-answer harvesters to its campaign by itself.
 CROWDED_SHARE = 0.9
 #: A group not suspicious on its own joins a campaign only if 1/ANCHOR of its holders are in it.
 ANCHOR = 2
@@ -681,8 +681,10 @@ class CampaignLinker:
         # A network nearly all of whose holders harvest is an operation's infrastructure (a
         # router's addresses that a swarm of throwaway accounts goes through): it ties the
         # young accounts on it that harvest long answers themselves, mostly in single calls
-        # (a swarm dresses some up as conversations), without a second key.
-        crowded = kind == "net" and group.share >= CROWDED_SHARE
+        # (a swarm dresses some up as conversations), without a second key. So does a system
+        # prompt nearly all of whose holders harvest: an operation's own (a hydra's accounts
+        # on cards and networks too few share yet).
+        crowded = kind in ("net", "sys") and group.share >= CROWDED_SHARE
         # Whether the card is the campaign's own, asked once (and only if a member needs it).
         own_card = cache(lambda: self._owns_card(group, campaign, now))
         return _Ties(group, campaign, kind, alone, vouched, enough, crowded, own_card, in_step)

@@ -153,6 +153,25 @@ def test_a_network_of_harvesters_ties_young_single_call_harvesters_on_it() -> No
     assert "chatter" not in campaign_of
 
 
+def test_a_system_prompt_of_harvesters_ties_young_single_call_harvesters_on_it() -> None:
+    """A system prompt nearly all of whose holders harvest is an operation's, as a network is:
+    it ties a young account harvesting long answers in single calls from elsewhere (its own
+    card, network, client and questions); a young one on it mostly in conversations is not
+    drawn in."""
+    late = T0 + 2 * 3600.0
+    events = [{**e, "system_hash": "op-prompt"} for e in hydra("h", 12, T0, hours=5)]
+    for name, turns in (("swarmer", 0), ("chatter", 4)):
+        events += [
+            {**e, "ip": "192.0.2.77", "system_hash": "op-prompt"}
+            for e in _newcomer(name, late, turns=turns)
+        ]
+    pipeline = Pipeline(track_dirty=True)
+    run(pipeline, sorted(events, key=lambda e: float(str(e["ts"]))))
+    campaign_of = pipeline.stage.linker.campaign_of
+    assert campaign_of.get("swarmer") == campaign_of["h-0"]
+    assert "chatter" not in campaign_of
+
+
 def _throwaways(name: str, accounts: int, answer: int, turns: int) -> list[dict[str, object]]:
     """Accounts made minutes before their first call that take turns on one residential
     prefix (a proxy's exit), two hours apart, each with its own client and questions, a few
