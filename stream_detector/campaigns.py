@@ -721,8 +721,7 @@ class CampaignLinker:
                 )
                 or (
                     ties.crowded
-                    and long_answers(state)
-                    and state.multi_turn * 2 < state.n
+                    and long_single_calls(state)
                     and state.created_key >= now - YOUNG_S
                     and state.n >= 2
                 )

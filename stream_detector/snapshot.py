@@ -478,7 +478,8 @@ def evaluating(snap: AccountSnapshot) -> bool:
 
 
 def long_single_calls(snap: AccountSnapshot) -> bool:
-    """Long answers, asked for in single calls rather than conversations: how a harvest
-    collects (one prompt, one long answer). People ask follow-ups, even on a popular
-    template or a harvester's network."""
-    return long_answers(snap) and snap.multi_turn * 4 < snap.n
+    """Long answers, asked for mostly in single calls rather than conversations: how a
+    harvest collects (one prompt, one long answer; a swarm or a hydra dresses some up as
+    conversations, a third of its calls in the blind traffic). People ask follow-ups, even
+    on a popular template or a harvester's network."""
+    return long_answers(snap) and snap.multi_turn * 2 < snap.n

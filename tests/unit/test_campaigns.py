@@ -533,7 +533,7 @@ def _on_templates(
 ) -> list[dict[str, object]]:
     """Six calls of an aged account of its own (card, network, client) on an operation's
     reasoning templates (the i-th prompt `templated(i * stride + 1)`), with long answers;
-    every other one a conversation if it `talks`."""
+    two in three continue a conversation if it `talks`."""
     return [
         event(
             i,
@@ -545,7 +545,7 @@ def _on_templates(
             user_agent=f"{account}-app/2.0",
             output_tokens=output_tokens,
             max_tokens=8192,
-            conversation_turns=3 if talks and i % 2 else 1,
+            conversation_turns=3 if talks and i % 3 else 1,
             prompt=templated(i * stride + 1),
         )
         for i in range(6)
