@@ -43,7 +43,11 @@ pub fn compare(timed: Vec<(u64, i64)>, limits: Limits) -> (Option<f64>, Vec<usiz
             if width < limits.min_overlap {
                 continue;
             }
-            let window = if width >= 64 { u64::MAX } else { (1u64 << width) - 1 };
+            let window = if width >= 64 {
+                u64::MAX
+            } else {
+                (1u64 << width) - 1
+            };
             let (calls_a, calls_b) = if ahead >= 0 {
                 (mask_a & window, (mask_b >> ahead) & window)
             } else {
@@ -56,12 +60,18 @@ pub fn compare(timed: Vec<(u64, i64)>, limits: Limits) -> (Option<f64>, Vec<usiz
             let low = (calls_a.trailing_zeros().max(calls_b.trailing_zeros()) as i64 - 1).max(0);
             let high = ((64 - calls_a.leading_zeros()).min(64 - calls_b.leading_zeros()) as i64
                 + 1)
-                .min(width);
+            .min(width);
             let span = high - low;
             if span < limits.min_overlap {
                 continue;
             }
-            let below = |bits: i64| if bits >= 64 { u64::MAX } else { (1u64 << bits) - 1 };
+            let below = |bits: i64| {
+                if bits >= 64 {
+                    u64::MAX
+                } else {
+                    (1u64 << bits) - 1
+                }
+            };
             let both = below(high) ^ below(low);
             let (calls_a, calls_b) = (calls_a & both, calls_b & both);
             let (count_a, count_b) = (calls_a.count_ones(), calls_b.count_ones());
