@@ -682,8 +682,9 @@ class CampaignLinker:
         # router's addresses that a swarm of throwaway accounts goes through): it ties the
         # young accounts on it that harvest long answers themselves, mostly in single calls
         # (a swarm dresses some up as conversations), without a second key. So does a system
-        # prompt nearly all of whose holders harvest: an operation's own (a hydra's accounts
-        # on cards and networks too few share yet).
+        # prompt nearly all of whose holders harvest, for aged accounts too: an operation's
+        # own prompt is nobody else's (a hydra's accounts, bought aged, on cards and networks
+        # too few share yet), while a residential prefix's other holders may be anyone.
         crowded = kind in ("net", "sys") and group.share >= CROWDED_SHARE
         # Whether the card is the campaign's own, asked once (and only if a member needs it).
         own_card = cache(lambda: self._owns_card(group, campaign, now))
@@ -722,7 +723,7 @@ class CampaignLinker:
                 or (
                     ties.crowded
                     and long_single_calls(state)
-                    and state.created_key >= now - YOUNG_S
+                    and (ties.kind == "sys" or state.created_key >= now - YOUNG_S)
                     and state.n >= 2
                 )
                 or self._tied(member, ties.campaign, ties.group.key, ties.vouched)

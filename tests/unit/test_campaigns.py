@@ -145,30 +145,39 @@ def test_a_network_of_harvesters_ties_young_single_call_harvesters_on_it() -> No
     late = T0 + 2 * 3600.0
     events = list(hydra("h", 12, T0, hours=5))
     events += _newcomer("swarmer", late, turns=0) + _newcomer("chatter", late, turns=4)
+    events += [
+        {**e, "account_created_ts": late - 300 * 86400.0, "prompt": _TOPICS[i]}
+        for i, e in enumerate(_newcomer("aged", late, 0))
+    ]
     pipeline = Pipeline(track_dirty=True)
-    run(pipeline, events)
+    run(pipeline, sorted(events, key=lambda e: float(str(e["ts"]))))
     campaign_of = pipeline.stage.linker.campaign_of
     assert campaign_of.get("swarmer") is not None
     assert campaign_of.get("swarmer") == campaign_of.get("h-0")
     assert "chatter" not in campaign_of
+    assert "aged" not in campaign_of  # a network's other holders may be anyone
 
 
 def test_a_system_prompt_of_harvesters_ties_young_single_call_harvesters_on_it() -> None:
-    """A system prompt nearly all of whose holders harvest is an operation's, as a network is:
-    it ties a young account harvesting long answers in single calls from elsewhere (its own
-    card, network, client and questions); a young one on it mostly in conversations is not
-    drawn in."""
+    """A system prompt nearly all of whose holders harvest is an operation's own: it ties an
+    account harvesting long answers in single calls from elsewhere (its own card, network,
+    client and questions), young or aged (an operation's prompt is nobody else's, while a
+    residential network's other holders may be anyone); one on it mostly in conversations
+    is not drawn in."""
     late = T0 + 2 * 3600.0
     events = [{**e, "system_hash": "op-prompt"} for e in hydra("h", 12, T0, hours=5)]
-    for name, turns in (("swarmer", 0), ("chatter", 4)):
+    for name, turns in (("swarmer", 0), ("chatter", 4), ("aged", 0)):
         events += [
-            {**e, "ip": "192.0.2.77", "system_hash": "op-prompt"}
+            {**e, "ip": f"192.0.2.{len(name)}", "system_hash": "op-prompt"}
             for e in _newcomer(name, late, turns=turns)
         ]
+    for i, e in enumerate(e for e in events if e["account_id"] == "aged"):
+        e.update(account_created_ts=late - 300 * 86400.0, prompt=_TOPICS[i])
     pipeline = Pipeline(track_dirty=True)
     run(pipeline, sorted(events, key=lambda e: float(str(e["ts"]))))
     campaign_of = pipeline.stage.linker.campaign_of
     assert campaign_of.get("swarmer") == campaign_of["h-0"]
+    assert campaign_of.get("aged") == campaign_of["h-0"]
     assert "chatter" not in campaign_of
 
 
