@@ -158,7 +158,7 @@ def test_a_network_of_harvesters_ties_young_single_call_harvesters_on_it() -> No
     assert "aged" not in campaign_of  # a network's other holders may be anyone
 
 
-def test_a_system_prompt_of_harvesters_ties_young_single_call_harvesters_on_it() -> None:
+def test_a_system_prompt_of_harvesters_ties_single_call_harvesters_young_or_aged() -> None:
     """A system prompt nearly all of whose holders harvest is an operation's own: it ties an
     account harvesting long answers in single calls from elsewhere (its own card, network,
     client and questions), young or aged (an operation's prompt is nobody else's, while a
