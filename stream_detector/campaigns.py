@@ -91,8 +91,8 @@ FEW_PROMPTS = 2
 #: and to tie an account to a campaign as its second key.
 HARVEST_SHARE = 0.5
 TIE_SHARE = 2 / 3
-#: Share of a network's (or system prompt's) holders that must harvest for it to tie young
-#: long-answer harvesters to its campaign by itself.
+#: Share of a network's (or system prompt's) holders that must harvest for it to tie
+#: long-answer harvesters (young ones, on a network) to its campaign by itself.
 CROWDED_SHARE = 0.9
 #: A group not suspicious on its own joins a campaign only if 1/ANCHOR of its holders are in it.
 ANCHOR = 2
@@ -705,29 +705,21 @@ class CampaignLinker:
                 return unvouched(state, now) or (not state.has_org and ties.own_card())
             return committed(state) and long_answers(state)
         in_step = member in ties.in_step
+        if not ((harvest_like(state, now) or (in_step and state.harvest)) and committed(state)):
+            return False
+        single = long_single_calls(state)
+        young = state.created_key >= now - YOUNG_S
         return (
-            (harvest_like(state, now) or (in_step and state.harvest))
-            and committed(state)
-            and (
-                (in_step and ties.group.share >= HARVEST_SHARE and long_single_calls(state))
-                or (
-                    ties.enough
-                    and state.n >= 2
-                    and state.elicit * 10 >= 6 * state.n
-                    and (
-                        state.agentic * 2 < state.n
-                        or (long_single_calls(state) and state.created_key >= now - YOUNG_S)
-                    )
-                    and (long_single_calls(state) or reasoned_at_length(state))
-                )
-                or (
-                    ties.crowded
-                    and long_single_calls(state)
-                    and (ties.kind == "sys" or state.created_key >= now - YOUNG_S)
-                    and state.n >= 2
-                )
-                or self._tied(member, ties.campaign, ties.group.key, ties.vouched)
+            (in_step and ties.group.share >= HARVEST_SHARE and single)
+            or (
+                ties.enough
+                and state.n >= 2
+                and state.elicit * 10 >= 6 * state.n
+                and (state.agentic * 2 < state.n or (single and young))
+                and (single or reasoned_at_length(state))
             )
+            or (ties.crowded and single and (young or kind == "sys") and state.n >= 2)
+            or self._tied(member, ties.campaign, ties.group.key, ties.vouched)
         )
 
     def _consider(self, group: KeyGroup, account_id: str, now: float) -> Campaign | None:
